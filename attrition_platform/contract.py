@@ -1,0 +1,248 @@
+"""The HRIS data contract (IBM HR Analytics layout plus the time-aware columns).
+
+This is the single place that knows which columns an HRIS extract has, their types and their
+domains. The synthetic generator produces it, the file and SQL sources validate against it and
+the Dagster checks re-verify every stored partition with it. Dagster-free on purpose: serving
+validates requests with the same domains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+KEY = "EmployeeNumber"
+SNAPSHOT_DATE = "snapshot_date"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column: `kind` is int, category or date; int domains are inclusive."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    categories: tuple[str, ...] = ()
+    nullable: bool = False
+    required: bool = True
+    doc: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "category":
+            return "one of " + ", ".join(self.categories)
+        if self.kind == "int" and self.low is not None:
+            return f"integer {self.low:g}–{self.high:g}"
+        return self.kind
+
+
+def _int(name: str, low: float | None = None, high: float | None = None, **kw: Any) -> Column:
+    return Column(name, "int", low, high, **kw)
+
+
+def _cat(name: str, *categories: str, **kw: Any) -> Column:
+    return Column(name, "category", categories=categories, **kw)
+
+
+JOB_ROLES = (
+    "Sales Executive",
+    "Research Scientist",
+    "Laboratory Technician",
+    "Manufacturing Director",
+    "Healthcare Representative",
+    "Manager",
+    "Sales Representative",
+    "Research Director",
+    "Human Resources",
+)
+
+STATIC_COLUMNS: tuple[Column, ...] = (
+    _int("Age", 18, 60),
+    _cat("Attrition", "Yes", "No", doc="left the company"),
+    _cat("BusinessTravel", "Non-Travel", "Travel_Rarely", "Travel_Frequently"),
+    _int("DailyRate", 1, 10_000),
+    _cat("Department", "Sales", "Research & Development", "Human Resources"),
+    _int("DistanceFromHome", 1, 29),
+    _int("Education", 1, 5),
+    _cat(
+        "EducationField",
+        "Life Sciences",
+        "Medical",
+        "Marketing",
+        "Technical Degree",
+        "Human Resources",
+        "Other",
+    ),
+    _int("EmployeeCount", 1, 1),
+    _int(KEY, 1, None),
+    _int("EnvironmentSatisfaction", 1, 4),
+    _cat("Gender", "Male", "Female"),
+    _int("HourlyRate", 1, 1_000),
+    _int("JobInvolvement", 1, 4),
+    _int("JobLevel", 1, 5),
+    _cat("JobRole", *JOB_ROLES),
+    _int("JobSatisfaction", 1, 4),
+    _cat("MaritalStatus", "Single", "Married", "Divorced"),
+    _int("MonthlyIncome", 500, 100_000),
+    _int("MonthlyRate", 1, 100_000),
+    _int("NumCompaniesWorked", 0, 9),
+    _cat("Over18", "Y"),
+    _cat("OverTime", "Yes", "No"),
+    _int("PercentSalaryHike", 11, 25),
+    _int("PerformanceRating", 1, 4),
+    _int("RelationshipSatisfaction", 1, 4),
+    _int("StandardHours", 80, 80),
+    _int("StockOptionLevel", 0, 3),
+    _int("TotalWorkingYears", 0, 40),
+    _int("TrainingTimesLastYear", 0, 6),
+    _int("WorkLifeBalance", 1, 4),
+    _int("YearsAtCompany", 0, 40),
+    _int("YearsInCurrentRole", 0, 18),
+    _int("YearsSinceLastPromotion", 0, 15),
+    _int("YearsWithCurrManager", 0, 17),
+)
+
+TIME_COLUMNS: tuple[Column, ...] = (
+    Column(SNAPSHOT_DATE, "date", doc="extract date"),
+    Column("hire_date", "date"),
+    Column("termination_date", "date", nullable=True, doc="null while employed"),
+    _cat("termination_type", "voluntary", "involuntary", nullable=True),
+    Column("opt_out", "bool", doc="employee opted out of analytics"),
+)
+
+COLUMNS: dict[str, Column] = {c.name: c for c in STATIC_COLUMNS + TIME_COLUMNS}
+STATIC_NAMES: tuple[str, ...] = tuple(c.name for c in STATIC_COLUMNS)
+CATEGORICAL: tuple[str, ...] = tuple(c.name for c in STATIC_COLUMNS if c.kind == "category")
+TERMINATION_COLUMNS: tuple[str, ...] = (KEY, "termination_date", "termination_type")
+PROTECTED_ATTRIBUTES: tuple[str, ...] = ("Gender", "Age")
+
+MAX_EXAMPLES = 3
+
+
+class ContractError(ValueError):
+    """Raised with every contract violation of an extract at once (never only the first)."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        body = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"HRIS extract {source} breaks the data contract ({len(problems)} problem(s)):\n{body}"
+        )
+
+
+@dataclass
+class Violations:
+    """Collects problems so that one error can report all of them."""
+
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, column: str, problem: str, rows: pd.Index | None = None) -> None:
+        where = ""
+        if rows is not None and len(rows):
+            shown = ", ".join(str(r) for r in list(rows[:MAX_EXAMPLES]))
+            more = f" (+{len(rows) - MAX_EXAMPLES} more)" if len(rows) > MAX_EXAMPLES else ""
+            where = f"; rows {shown}{more}"
+        self.problems.append(f"column '{column}': {problem}{where}")
+
+
+def is_time_aware(df: pd.DataFrame) -> bool:
+    return SNAPSHOT_DATE in df.columns
+
+
+def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> list[str]:
+    """Every contract problem of `df`, as readable sentences naming column, problem and rows.
+
+    Row numbers are 1-based data rows of the original file (header excluded), so a person can
+    find them in a spreadsheet. Values themselves are never echoed: HR data is personal.
+    """
+    v = Violations()
+    time_aware = is_time_aware(df)
+    expected = list(STATIC_COLUMNS) + (list(TIME_COLUMNS) if time_aware else [])
+    missing = [c.name for c in expected if c.name not in df.columns]
+    if not time_aware and "Attrition" not in df.columns:
+        pass  # reported below through `missing`
+    for name in missing:
+        # Attrition is optional in a time-aware extract: terminations carry the label there.
+        if time_aware and name in ("Attrition", "termination_date", "termination_type"):
+            continue
+        v.add(name, "missing from the extract")
+    unknown = [c for c in df.columns if c not in COLUMNS]
+    for name in unknown:
+        v.add(str(name), "not part of the HRIS contract (remove or rename it)")
+    rownum = pd.RangeIndex(1, len(df) + 1)
+    for col in expected:
+        if col.name not in df.columns:
+            continue
+        s = df[col.name]
+        null = s.isna().to_numpy()
+        if null.any() and not col.nullable:
+            v.add(col.name, f"{int(null.sum())} empty value(s)", rownum[null])
+        present = ~null
+        if col.kind == "int":
+            num = pd.to_numeric(s, errors="coerce")
+            bad_type = present & num.isna().to_numpy()
+            if not bad_type.any():
+                frac = present & (num.fillna(0) % 1 != 0).to_numpy()
+                bad_type = frac
+            if bad_type.any():
+                v.add(col.name, "expected an integer", rownum[bad_type])
+            ok = present & ~bad_type
+            vals = num.to_numpy(dtype=float, na_value=np.nan)
+            out = np.zeros(len(s), dtype=bool)
+            if col.low is not None:
+                out |= ok & (vals < col.low)
+            if col.high is not None:
+                out |= ok & (vals > col.high)
+            if out.any():
+                v.add(col.name, f"outside the domain ({col.describe()})", rownum[out])
+        elif col.kind == "category":
+            if allow_new_categories and col.name == "JobRole":
+                continue
+            bad = present & ~s.astype("string").isin(col.categories).to_numpy(dtype=bool)
+            if bad.any():
+                v.add(col.name, f"value outside the domain ({col.describe()})", rownum[bad])
+        elif col.kind == "date":
+            parsed = pd.to_datetime(s, errors="coerce")
+            bad = present & parsed.isna().to_numpy()
+            if bad.any():
+                v.add(col.name, "expected a date (YYYY-MM-DD)", rownum[bad])
+        elif col.kind == "bool":
+            as_str = s.astype("string").str.lower()
+            bad = present & ~as_str.isin(["true", "false", "1", "0", "yes", "no"]).to_numpy(
+                dtype=bool
+            )
+            if bad.any():
+                v.add(col.name, "expected true/false", rownum[bad])
+    if KEY in df.columns:
+        keys = [KEY, SNAPSHOT_DATE] if time_aware else [KEY]
+        dup = df.duplicated(subset=keys, keep="first").to_numpy()
+        if dup.any():
+            v.add(KEY, f"duplicate key {' + '.join(keys)}", rownum[dup])
+    return v.problems
+
+
+def validate(df: pd.DataFrame, source: str, *, allow_new_categories: bool = False) -> None:
+    problems = find_violations(df, allow_new_categories=allow_new_categories)
+    if problems:
+        raise ContractError(source, problems)
+
+
+def coerce(df: pd.DataFrame) -> pd.DataFrame:
+    """Cast a validated extract to the canonical dtypes used by every table in the lake."""
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    for name in df.columns:
+        col = COLUMNS[name]
+        s = df[name].reset_index(drop=True)
+        if col.kind == "int":
+            out[name] = pd.to_numeric(s).astype("int64")
+        elif col.kind == "category":
+            out[name] = s.astype("string").astype(object).where(s.notna(), None)
+        elif col.kind == "date":
+            out[name] = pd.to_datetime(s).dt.date
+        elif col.kind == "bool":
+            out[name] = s.astype("string").str.lower().isin(["true", "1", "yes"])
+    return out
