@@ -34,8 +34,14 @@ class Column:
     def describe(self) -> str:
         if self.kind == "category":
             return "one of " + ", ".join(self.categories)
-        if self.kind == "int" and self.low is not None:
-            return f"integer {self.low:g}–{self.high:g}"
+        if self.kind == "int":
+            # EmployeeNumber has no upper bound: an open end must not crash the error report.
+            if self.low is not None and self.high is not None:
+                return f"integer {self.low:g}–{self.high:g}"
+            if self.low is not None:
+                return f"integer ≥ {self.low:g}"
+            if self.high is not None:
+                return f"integer ≤ {self.high:g}"
         return self.kind
 
 
@@ -120,6 +126,21 @@ TERMINATION_COLUMNS: tuple[str, ...] = (KEY, "termination_date", "termination_ty
 PROTECTED_ATTRIBUTES: tuple[str, ...] = ("Gender", "Age")
 
 MAX_EXAMPLES = 3
+# coerce() casts ints to int64; a larger value would overflow (or wrap) there instead of being
+# reported here. Compared as float, so the bound is 2**63 itself (exclusive).
+_INT64_LIMIT = float(2**63)
+# Dates given as text must start with YYYY-MM-DD (a time part may follow).
+_ISO_DATE_TEXT = r"\d{4}-\d{2}-\d{2}"
+
+
+def _to_dates(s: pd.Series) -> pd.Series:
+    """Parse every value on its own as ISO 8601.
+
+    Without a format pandas infers one from the first value and applies it to all, so one odd
+    first row made every correct row look wrong, and coerce() could then fail on a value that
+    find_violations() had accepted.
+    """
+    return pd.to_datetime(s, errors="coerce", format="ISO8601")
 
 
 class ContractError(ValueError):
@@ -163,8 +184,6 @@ def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> 
     time_aware = is_time_aware(df)
     expected = list(STATIC_COLUMNS) + (list(TIME_COLUMNS) if time_aware else [])
     missing = [c.name for c in expected if c.name not in df.columns]
-    if not time_aware and "Attrition" not in df.columns:
-        pass  # reported below through `missing`
     for name in missing:
         # Attrition is optional in a time-aware extract: terminations carry the label there.
         if time_aware and name in ("Attrition", "termination_date", "termination_type"):
@@ -173,9 +192,18 @@ def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> 
     unknown = [c for c in df.columns if c not in COLUMNS]
     for name in unknown:
         v.add(str(name), "not part of the HRIS contract (remove or rename it)")
+    if not time_aware:
+        # Without snapshot_date these are neither checked nor a valid static layout; coerce()
+        # would then fail on them with a pandas error that can quote the offending value.
+        for col in TIME_COLUMNS:
+            if col.name in df.columns:
+                v.add(col.name, f"time-aware column in an extract without '{SNAPSHOT_DATE}'")
+    repeated = df.columns[df.columns.duplicated()].unique()
+    for name in repeated:
+        v.add(str(name), f"appears {int((df.columns == name).sum())} times in the header")
     rownum = pd.RangeIndex(1, len(df) + 1)
     for col in expected:
-        if col.name not in df.columns:
+        if col.name not in df.columns or col.name in repeated:
             continue
         s = df[col.name]
         null = s.isna().to_numpy()
@@ -184,10 +212,11 @@ def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> 
         present = ~null
         if col.kind == "int":
             num = pd.to_numeric(s, errors="coerce")
-            bad_type = present & num.isna().to_numpy()
-            if not bad_type.any():
-                frac = present & (num.fillna(0) % 1 != 0).to_numpy()
-                bad_type = frac
+            # Text and fractions are both "not an integer": report them together, not the
+            # fractions only once the text is gone.
+            text = present & num.isna().to_numpy()
+            frac = present & (num.fillna(0) % 1 != 0).to_numpy(dtype=bool)
+            bad_type = text | frac
             if bad_type.any():
                 v.add(col.name, "expected an integer", rownum[bad_type])
             ok = present & ~bad_type
@@ -197,6 +226,7 @@ def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> 
                 out |= ok & (vals < col.low)
             if col.high is not None:
                 out |= ok & (vals > col.high)
+            out |= ok & (np.abs(vals) >= _INT64_LIMIT)
             if out.any():
                 v.add(col.name, f"outside the domain ({col.describe()})", rownum[out])
         elif col.kind == "category":
@@ -206,8 +236,16 @@ def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> 
             if bad.any():
                 v.add(col.name, f"value outside the domain ({col.describe()})", rownum[bad])
         elif col.kind == "date":
-            parsed = pd.to_datetime(s, errors="coerce")
-            bad = present & parsed.isna().to_numpy()
+            if pd.api.types.is_numeric_dtype(s):
+                # to_datetime would read numbers (20240131) as epoch nanoseconds: 1970.
+                bad = present
+            else:
+                bad = present & _to_dates(s).isna().to_numpy()
+                # ISO 8601 also allows 20240131; the contract (and every reader) wants dashes.
+                text = s.map(lambda x: isinstance(x, str)).to_numpy(dtype=bool)
+                if text.any():
+                    iso = s.astype("string").str.match(_ISO_DATE_TEXT).fillna(False)
+                    bad |= present & text & ~iso.to_numpy(dtype=bool)
             if bad.any():
                 v.add(col.name, "expected a date (YYYY-MM-DD)", rownum[bad])
         elif col.kind == "bool":
@@ -217,7 +255,7 @@ def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> 
             )
             if bad.any():
                 v.add(col.name, "expected true/false", rownum[bad])
-    if KEY in df.columns:
+    if KEY in df.columns and KEY not in repeated and SNAPSHOT_DATE not in repeated:
         keys = [KEY, SNAPSHOT_DATE] if time_aware else [KEY]
         dup = df.duplicated(subset=keys, keep="first").to_numpy()
         if dup.any():
@@ -242,7 +280,7 @@ def coerce(df: pd.DataFrame) -> pd.DataFrame:
         elif col.kind == "category":
             out[name] = s.astype("string").astype(object).where(s.notna(), None)
         elif col.kind == "date":
-            out[name] = pd.to_datetime(s).dt.date
+            out[name] = _to_dates(s).dt.date
         elif col.kind == "bool":
             out[name] = s.astype("string").str.lower().isin(["true", "1", "yes"])
     return out

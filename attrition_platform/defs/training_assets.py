@@ -1,0 +1,245 @@
+"""Training: the point-in-time training set, the candidate model and its holdout evaluation."""
+
+import datetime as dt
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from attrition_platform import plots
+from attrition_platform.contract import KEY, SNAPSHOT_DATE
+from attrition_platform.defs.feature_assets import FEATURES_TABLE, employee_features
+from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations
+from attrition_platform.model import training_data as td
+from attrition_platform.model.bundle import ModelBundle
+from attrition_platform.model.metrics import classification_metrics, confusion
+from attrition_platform.model.profile import profile
+from attrition_platform.model.recipe import RecipeParams, train_baseline, train_xgboost
+from attrition_platform.resources.lake import DeltaLake
+from attrition_platform.resources.mlflow_registry import MlflowRegistry
+
+TRAINING_TABLE = "training_set"
+METRIC_NAMES = ("recall", "precision", "f1", "roc_auc", "pr_auc", "brier")
+
+
+class TrainingSetConfig(dg.Config):
+    horizon_days: int = Field(default=180, ge=1, description="Label: voluntary exit within N days.")
+    validation_snapshots: int = Field(default=3, ge=1, description="Snapshots for validation.")
+    test_snapshots: int = Field(default=3, ge=1, description="Latest snapshots held out for test.")
+    embargo_days: int | None = Field(
+        default=None, ge=0, description="Gap between training and validation (default: horizon)."
+    )
+
+
+class CandidateModelConfig(dg.Config):
+    """XGBoost hyper-parameters (defaults: regularised shallow trees)."""
+
+    max_depth: int = Field(default=3, ge=1, le=10, description="Tree depth.")
+    learning_rate: float = Field(default=0.05, gt=0, le=1, description="Shrinkage per round.")
+    max_rounds: int = Field(default=600, ge=1, description="Upper bound; early stopping picks.")
+    early_stopping_rounds: int = Field(default=50, ge=1)
+    min_child_weight: float = Field(default=5.0, ge=0)
+    subsample: float = Field(default=0.8, gt=0, le=1)
+    colsample_bytree: float = Field(default=0.8, gt=0, le=1)
+    reg_lambda: float = Field(default=5.0, ge=0, description="L2 regularisation.")
+    monotone: bool = Field(default=True, description="Enforce domain monotone constraints.")
+    balance_classes: bool = Field(default=True, description="Weight leavers by the class ratio.")
+    threshold_beta: float = Field(default=1.0, gt=0, description="F-beta for the threshold.")
+    seed: int = 42
+
+    def recipe(self) -> RecipeParams:
+        return RecipeParams(**self.model_dump())
+
+
+def split_frames(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {name: df[df[td.SPLIT] == name].reset_index(drop=True) for name in td.SPLITS}
+
+
+@dg.asset(
+    group_name="training",
+    kinds={"deltalake", "pandas"},
+    deps=[employee_features, hris_terminations],
+    owners=["team:data"],
+    description="Point-in-time rows (employee, snapshot_date) with the voluntary-exit label and split.",
+)
+def training_set(
+    context: dg.AssetExecutionContext, config: TrainingSetConfig, lake: DeltaLake
+) -> dg.MaterializeResult:
+    feature_version = lake.version(FEATURES_TABLE)
+    term_version = lake.version(TERMINATIONS_TABLE)
+    if feature_version is None or term_version is None:
+        raise dg.Failure("employee_features and hris_terminations must be materialised first")
+    features = lake.read(FEATURES_TABLE, version=feature_version)
+    known_until = lake.partition_dates(TERMINATIONS_TABLE)[-1]
+    terminations = lake.read(TERMINATIONS_TABLE, version=term_version, snapshot_date=known_until)
+    opted_out = set(features.loc[features["opt_out"].astype(bool), KEY])
+    features = features[~features[KEY].isin(opted_out)]
+    static = terminations.empty and bool((features["Attrition"] == "Yes").any())
+    if static:
+        latest = features[SNAPSHOT_DATE].max()
+        rows = td.label_static(features[features[SNAPSHOT_DATE] == latest])
+    else:
+        rows = td.label_time_aware(features, terminations, config.horizon_days, known_until)
+    plan = td.SplitPlan(config.validation_snapshots, config.test_snapshots, config.embargo_days)
+    try:
+        rows = td.assign_split(rows, plan, config.horizon_days)
+    except td.TrainingDataError as exc:
+        raise dg.Failure(str(exc)) from None
+    lineage = {
+        "lineage.employee_features": str(feature_version),
+        "lineage.hris_terminations": str(term_version),
+        "lineage.known_until": known_until.isoformat(),
+        "lineage.horizon_days": str(config.horizon_days),
+        "lineage.mode": "static" if static else "time_aware",
+    }
+    version = lake.overwrite(TRAINING_TABLE, rows, lineage=lineage)
+    by_split = rows.groupby(td.SPLIT)[td.LABEL].agg(["count", "sum", "mean"])
+    by_date = rows.groupby(SNAPSHOT_DATE)[td.LABEL].mean()
+    context.log.info(f"training_set v{version}: {len(rows)} rows, {len(opted_out)} opted out")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(rows),
+            "delta_version": version,
+            "source_versions": dg.MetadataValue.json(
+                {"employee_features": feature_version, "hris_terminations": term_version}
+            ),
+            "mode": "static" if static else "time_aware",
+            "known_until": known_until.isoformat(),
+            "horizon_days": config.horizon_days,
+            "opted_out_excluded": len(opted_out),
+            "splits": dg.MetadataValue.md(
+                by_split.rename(columns={"count": "rows", "sum": "leavers", "mean": "rate"})
+                .round(4)
+                .to_markdown()
+            ),
+            "label_rate_by_snapshot": dg.MetadataValue.md(
+                plots.line_plot(list(by_date.index), list(by_date.values), "Leaver rate", "rate")
+            ),
+        }
+    )
+
+
+@dg.asset(
+    group_name="training",
+    kinds={"xgboost", "mlflow"},
+    deps=[training_set],
+    owners=["team:ml"],
+    description="XGBoost candidate: logged to MLflow as a bundle, registered, alias 'challenger'.",
+)
+def candidate_model(
+    context: dg.AssetExecutionContext,
+    config: CandidateModelConfig,
+    lake: DeltaLake,
+    mlflow: MlflowRegistry,
+) -> dg.MaterializeResult:
+    ts_version = lake.version(TRAINING_TABLE)
+    if ts_version is None:
+        raise dg.Failure("training_set must be materialised first")
+    parts = split_frames(lake.read(TRAINING_TABLE, version=ts_version))
+    train, val = parts["train"], parts["validation"]
+    params = config.recipe()
+    context.log.info(f"training on {len(train)} rows, validating on {len(val)}")
+    bundle = train_xgboost(train, train[td.LABEL], val, val[td.LABEL], params)
+    val_metrics = classification_metrics(
+        val[td.LABEL].to_numpy(), bundle.predict_proba(val), bundle.threshold
+    )
+    lineage = lake.lineage(TRAINING_TABLE, ts_version)
+    delta_versions = {
+        "training_set": ts_version,
+        "employee_features": int(lineage.get("lineage.employee_features", -1)),
+        "hris_terminations": int(lineage.get("lineage.hris_terminations", -1)),
+    }
+    bundle.metadata.update(
+        delta_versions=delta_versions,
+        horizon_days=int(lineage.get("lineage.horizon_days", 0)),
+        known_until=lineage.get("lineage.known_until"),
+        trained_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        training_rows=len(train),
+        validation_metrics=val_metrics,
+        drift_baseline=profile(train, bundle.spec),
+        dagster_run_id=context.run_id,
+    )
+    with mlflow.start_run(f"candidate-{context.run_id[:8]}", {"dagster_run_id": context.run_id}) as run:
+        import mlflow as mlf
+
+        mlf.log_params({**params.to_dict(), "best_iteration": bundle.metadata["best_iteration"]})
+        mlf.log_params({f"delta_version.{k}": v for k, v in delta_versions.items()})
+        mlf.log_metrics({f"val_{k}": v for k, v in val_metrics.items() if np.isfinite(v)})
+        mlf.log_metric("threshold", bundle.threshold)
+        run_id = run.info.run_id
+        source = f"{run.info.artifact_uri}/bundle"
+        version = mlflow.register(
+            source, run_id, "challenger", {"training_set_version": str(ts_version)}
+        )
+        bundle.metadata.update(model_version=version, mlflow_run_id=run_id, model_name=mlflow.model_name)
+        bundle.log_to_mlflow()
+    gain = bundle.booster.get_score(importance_type="gain")
+    top = sorted(gain.items(), key=lambda kv: -kv[1])[:15]
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "model_uri": mlflow.model_uri(version),
+            "mlflow_run_id": run_id,
+            "best_iteration": bundle.metadata["best_iteration"],
+            "threshold": round(bundle.threshold, 4),
+            "training_rows": len(train),
+            "delta_versions": dg.MetadataValue.json(delta_versions),
+            **{f"val_{k}": round(float(val_metrics[k]), 4) for k in METRIC_NAMES},
+            "feature_importance": dg.MetadataValue.md(
+                plots.bar_plot([k for k, _ in top], [v for _, v in top], "Top features", "gain")
+            ),
+        }
+    )
+
+
+@dg.asset(
+    group_name="training",
+    kinds={"mlflow", "sklearn"},
+    deps=[candidate_model, training_set],
+    owners=["team:ml"],
+    description="Challenger vs a logistic-regression baseline on the untouched latest time window.",
+)
+def model_evaluation(
+    context: dg.AssetExecutionContext, lake: DeltaLake, mlflow: MlflowRegistry
+) -> dg.MaterializeResult:
+    bundle = ModelBundle.from_mlflow(mlflow.model_uri("challenger"), mlflow.tracking_uri)
+    ts_version = int(bundle.metadata["delta_versions"]["training_set"])
+    parts = split_frames(lake.read(TRAINING_TABLE, version=ts_version))
+    train, val, test = parts["train"], parts["validation"], parts["test"]
+    baseline = train_baseline(train, train[td.LABEL], val, val[td.LABEL])
+    y = test[td.LABEL].to_numpy()
+    p_model = bundle.predict_proba(test)
+    p_base = baseline.predict_proba(test)
+    model_m = classification_metrics(y, p_model, bundle.threshold)
+    base_m = classification_metrics(y, p_base, baseline.threshold)
+    table = pd.DataFrame({"candidate": model_m, "baseline": base_m}).loc[list(METRIC_NAMES)]
+    client = mlflow.client()
+    for k, v in model_m.items():
+        if np.isfinite(v):
+            client.log_metric(bundle.metadata["mlflow_run_id"], f"test_{k}", float(v))
+    for k in ("roc_auc", "pr_auc", "brier"):
+        if np.isfinite(base_m[k]):
+            client.log_metric(bundle.metadata["mlflow_run_id"], f"baseline_test_{k}", float(base_m[k]))
+    version = str(bundle.metadata["model_version"])
+    for k in METRIC_NAMES:
+        client.set_model_version_tag(mlflow.model_name, version, f"test_{k}", f"{model_m[k]:.4f}")
+    context.log.info(f"model v{version} on {len(test)} test rows:\n{table.round(4)}")
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "test_rows": len(test),
+            "test_window": f"{test[SNAPSHOT_DATE].min()} .. {test[SNAPSHOT_DATE].max()}",
+            **{k: round(float(model_m[k]), 4) for k in METRIC_NAMES},
+            **{f"baseline_{k}": round(float(base_m[k]), 4) for k in METRIC_NAMES},
+            "beats_baseline_roc_auc": bool(model_m["roc_auc"] > base_m["roc_auc"]),
+            "beats_baseline_pr_auc": bool(model_m["pr_auc"] > base_m["pr_auc"]),
+            "metrics": dg.MetadataValue.md(table.round(4).to_markdown()),
+            "calibration_curve": dg.MetadataValue.md(
+                plots.calibration_plot(y, {"candidate": p_model, "baseline": p_base})
+            ),
+            "confusion_matrix": dg.MetadataValue.md(
+                plots.confusion_plot(confusion(y, p_model, bundle.threshold), bundle.threshold)
+            ),
+        }
+    )

@@ -1,0 +1,138 @@
+"""The model bundle: the contract between the platform and serving.
+
+A bundle is a directory with three files: the XGBoost booster in its native UBJSON format (no
+pickle), the fitted feature spec, and metadata (model version, MLflow run id, Delta versions,
+metrics, decision threshold, risk bands, calibration, drift baseline). The same directory is
+logged to MLflow as the `bundle` artifact of the training run and registered, so a bundle can
+be read from a plain folder, an object-store prefix or `models:/name@alias`. Reading and
+scoring need numpy and xgboost only.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from attrition_platform.model.feature_spec import FeatureSpec
+
+FORMAT_VERSION = 1
+BOOSTER_FILE = "booster.ubj"
+SPEC_FILE = "feature_spec.json"
+METADATA_FILE = "metadata.json"
+ARTIFACT_PATH = "bundle"
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be read: says which file and why."""
+
+
+@dataclass
+class Calibration:
+    """Platt scaling on the booster margin: p = sigmoid(slope * margin + intercept)."""
+
+    slope: float = 1.0
+    intercept: float = 0.0
+
+    def apply(self, margin: np.ndarray) -> np.ndarray:
+        z = self.slope * np.asarray(margin, dtype=np.float64) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def risk_bands(threshold: float) -> dict[str, list[float]]:
+    """Bands shown to HR: high at or above the decision threshold, medium from half of it."""
+    return {"low": [0.0, threshold / 2], "medium": [threshold / 2, threshold], "high": [threshold, 1.0]}
+
+
+@dataclass
+class ModelBundle:
+    booster: xgb.Booster
+    spec: FeatureSpec
+    calibration: Calibration
+    threshold: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def margin(self, columns: Mapping[str, Any]) -> np.ndarray:
+        x = self.spec.matrix(columns)
+        return self.booster.inplace_predict(x, predict_type="margin")
+
+    def predict_proba(self, columns: Mapping[str, Any]) -> np.ndarray:
+        """Calibrated probability of a voluntary exit within the horizon, one per row."""
+        return self.calibration.apply(self.margin(columns))
+
+    def band(self, probabilities: np.ndarray) -> np.ndarray:
+        t = self.threshold
+        p = np.asarray(probabilities)
+        return np.where(p >= t, "high", np.where(p >= t / 2, "medium", "low"))
+
+    # -- directory format --------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(out / BOOSTER_FILE))
+        (out / SPEC_FILE).write_text(json.dumps(self.spec.to_dict(), indent=2, sort_keys=True))
+        meta = dict(self.metadata)
+        meta.update(
+            format_version=FORMAT_VERSION,
+            threshold=self.threshold,
+            risk_bands=risk_bands(self.threshold),
+            calibration={"slope": self.calibration.slope, "intercept": self.calibration.intercept},
+            feature_names=self.spec.feature_names,
+        )
+        (out / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelBundle":
+        root = Path(path)
+        for name in (BOOSTER_FILE, SPEC_FILE, METADATA_FILE):
+            if not (root / name).is_file():
+                raise BundleError(f"model bundle at {root} has no {name}")
+        try:
+            meta = json.loads((root / METADATA_FILE).read_text())
+            spec_data = json.loads((root / SPEC_FILE).read_text())
+        except json.JSONDecodeError as exc:
+            raise BundleError(f"model bundle at {root}: unreadable JSON ({exc.msg})") from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise BundleError(
+                f"model bundle at {root} has format {meta.get('format_version')}, "
+                f"this code reads format {FORMAT_VERSION}"
+            )
+        booster = xgb.Booster()
+        booster.load_model(str(root / BOOSTER_FILE))
+        cal = meta.get("calibration", {})
+        return cls(
+            booster=booster,
+            spec=FeatureSpec.from_dict(spec_data),
+            calibration=Calibration(float(cal.get("slope", 1.0)), float(cal.get("intercept", 0.0))),
+            threshold=float(meta["threshold"]),
+            metadata=meta,
+        )
+
+    # -- MLflow ------------------------------------------------------------------------------
+    def log_to_mlflow(self) -> str:
+        """Log the bundle directory into the active MLflow run; returns its artifact URI."""
+        import mlflow
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save(Path(tmp) / ARTIFACT_PATH)
+            mlflow.log_artifacts(str(Path(tmp) / ARTIFACT_PATH), artifact_path=ARTIFACT_PATH)
+        return f"{mlflow.get_artifact_uri()}/{ARTIFACT_PATH}"
+
+    @classmethod
+    def from_mlflow(cls, model_uri: str, tracking_uri: str | None = None) -> "ModelBundle":
+        """Read `models:/name@alias`, `models:/name/version` or `runs:/id/bundle`."""
+        import mlflow
+
+        if tracking_uri:
+            mlflow.set_tracking_uri(tracking_uri)
+            mlflow.set_registry_uri(tracking_uri)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+            return cls.load(local)

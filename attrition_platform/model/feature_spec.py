@@ -1,0 +1,205 @@
+"""The feature spec: which inputs the model sees, in which order, and how derived ones are made.
+
+One module for training, batch scoring and live serving, so that the three cannot disagree.
+The spec is fitted on training rows only (category vocabularies, job-level income medians) and
+then frozen into the model bundle as JSON. Scoring works on any column mapping (a pandas
+DataFrame, a dict of numpy arrays, a dict of lists from a JSON request) with vectorised numpy:
+no Dagster, no per-row Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+RECIPE_VERSION = 1
+
+NUMERIC_RAW: tuple[str, ...] = (
+    "Age",
+    "DailyRate",
+    "DistanceFromHome",
+    "Education",
+    "EnvironmentSatisfaction",
+    "HourlyRate",
+    "JobInvolvement",
+    "JobLevel",
+    "JobSatisfaction",
+    "MonthlyIncome",
+    "MonthlyRate",
+    "NumCompaniesWorked",
+    "PercentSalaryHike",
+    "PerformanceRating",
+    "RelationshipSatisfaction",
+    "StockOptionLevel",
+    "TotalWorkingYears",
+    "TrainingTimesLastYear",
+    "WorkLifeBalance",
+    "YearsAtCompany",
+    "YearsInCurrentRole",
+    "YearsSinceLastPromotion",
+    "YearsWithCurrManager",
+)
+# Gender is deliberately not a model input: it is kept only to measure fairness.
+CATEGORICAL_RAW: tuple[str, ...] = (
+    "BusinessTravel",
+    "Department",
+    "EducationField",
+    "JobRole",
+    "MaritalStatus",
+    "OverTime",
+)
+RAW_INPUTS: tuple[str, ...] = NUMERIC_RAW + CATEGORICAL_RAW
+
+# Derived from one row alone: safe to store per snapshot and to compute at request time.
+ROW_DERIVED: tuple[str, ...] = (
+    "tenure_ratio",
+    "role_tenure_ratio",
+    "promotion_staleness",
+    "manager_tenure_ratio",
+    "companies_per_working_year",
+    "satisfaction_mean",
+)
+# Derived with a fitted parameter (the job-level income medians of the training rows).
+FITTED_DERIVED: tuple[str, ...] = ("income_vs_level",)
+DERIVED: tuple[str, ...] = ROW_DERIVED + FITTED_DERIVED
+
+# Direction of effect where the domain is clear (+1 raises risk, -1 lowers it). XGBoost enforces
+# these, which keeps explanations sane and regularises small exports.
+MONOTONE: dict[str, int] = {
+    "JobLevel": -1,
+    "MonthlyIncome": -1,
+    "JobSatisfaction": -1,
+    "EnvironmentSatisfaction": -1,
+    "WorkLifeBalance": -1,
+    "StockOptionLevel": -1,
+    "DistanceFromHome": 1,
+    "OverTime=Yes": 1,
+    "satisfaction_mean": -1,
+    "income_vs_level": -1,
+}
+
+
+def _num(columns: Mapping[str, Any], name: str) -> np.ndarray:
+    return np.asarray(columns[name], dtype=np.float64)
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a / np.maximum(b, 1.0)
+
+
+def row_derived(columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Features computed from one employee's own fields as of the snapshot date."""
+    years = _num(columns, "YearsAtCompany")
+    total = _num(columns, "TotalWorkingYears")
+    return {
+        "tenure_ratio": _safe_div(years, total),
+        "role_tenure_ratio": _safe_div(_num(columns, "YearsInCurrentRole"), years),
+        "promotion_staleness": _safe_div(_num(columns, "YearsSinceLastPromotion"), years),
+        "manager_tenure_ratio": _safe_div(_num(columns, "YearsWithCurrManager"), years),
+        "companies_per_working_year": _safe_div(_num(columns, "NumCompaniesWorked"), total),
+        "satisfaction_mean": (
+            _num(columns, "JobSatisfaction")
+            + _num(columns, "EnvironmentSatisfaction")
+            + _num(columns, "RelationshipSatisfaction")
+            + _num(columns, "WorkLifeBalance")
+        )
+        / 4.0,
+    }
+
+
+def level_medians(columns: Mapping[str, Any]) -> dict[str, float]:
+    """Median MonthlyIncome per JobLevel: the reference for `income_vs_level`."""
+    levels = np.asarray(columns["JobLevel"], dtype=np.int64)
+    income = _num(columns, "MonthlyIncome")
+    return {str(lv): float(np.median(income[levels == lv])) for lv in np.unique(levels)}
+
+
+def income_vs_level(columns: Mapping[str, Any], medians: Mapping[str, float]) -> np.ndarray:
+    levels = np.asarray(columns["JobLevel"], dtype=np.int64)
+    overall = float(np.median(list(medians.values()))) if medians else 1.0
+    lookup = np.array([medians.get(str(lv), overall) for lv in range(0, 6)], dtype=np.float64)
+    ref = lookup[np.clip(levels, 0, 5)]
+    return _num(columns, "MonthlyIncome") / np.maximum(ref, 1.0)
+
+
+def all_derived(columns: Mapping[str, Any], medians: Mapping[str, float]) -> dict[str, np.ndarray]:
+    out = row_derived(columns)
+    out["income_vs_level"] = income_vs_level(columns, medians)
+    return out
+
+
+@dataclass
+class FeatureSpec:
+    """A fitted spec: the ordered model columns and everything needed to rebuild them."""
+
+    vocabularies: dict[str, list[str]]
+    income_level_medians: dict[str, float]
+    recipe_version: int = RECIPE_VERSION
+    numeric: list[str] = field(default_factory=lambda: list(NUMERIC_RAW))
+    derived: list[str] = field(default_factory=lambda: list(DERIVED))
+    categorical: list[str] = field(default_factory=lambda: list(CATEGORICAL_RAW))
+
+    @classmethod
+    def fit(cls, columns: Mapping[str, Any]) -> "FeatureSpec":
+        vocab = {
+            name: sorted({str(v) for v in np.asarray(columns[name], dtype=object)})
+            for name in CATEGORICAL_RAW
+        }
+        return cls(vocabularies=vocab, income_level_medians=level_medians(columns))
+
+    @property
+    def inputs(self) -> list[str]:
+        """Raw fields a caller must supply, in contract names."""
+        return self.numeric + self.categorical
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = self.numeric + self.derived
+        for cat in self.categorical:
+            names += [f"{cat}={v}" for v in self.vocabularies[cat]]
+        return names
+
+    def monotone_constraints(self) -> tuple[int, ...]:
+        return tuple(MONOTONE.get(n, 0) for n in self.feature_names)
+
+    def matrix(self, columns: Mapping[str, Any]) -> np.ndarray:
+        """The model matrix (float32, rows × feature_names). Unknown categories encode as all
+        zeros, which XGBoost treats like a level it never saw; missing inputs raise KeyError."""
+        missing = [c for c in self.inputs if c not in columns]
+        if missing:
+            raise KeyError(f"missing model input(s): {', '.join(missing)}")
+        n = len(np.asarray(columns[self.numeric[0]]))
+        derived = all_derived(columns, self.income_level_medians)
+        width = len(self.numeric) + len(self.derived) + sum(
+            len(self.vocabularies[c]) for c in self.categorical
+        )
+        out = np.zeros((n, width), dtype=np.float32)
+        j = 0
+        for name in self.numeric:
+            out[:, j] = _num(columns, name)
+            j += 1
+        for name in self.derived:
+            out[:, j] = derived[name]
+            j += 1
+        for cat in self.categorical:
+            values = np.asarray(columns[cat], dtype=object).astype(str)
+            for level in self.vocabularies[cat]:
+                out[:, j] = values == level
+                j += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FeatureSpec":
+        version = int(data.get("recipe_version", -1))
+        if version != RECIPE_VERSION:
+            raise ValueError(
+                f"feature recipe version {version} is not supported by this code "
+                f"(expects {RECIPE_VERSION}); retrain or upgrade"
+            )
+        return cls(**dict(data))

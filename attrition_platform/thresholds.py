@@ -1,0 +1,15 @@
+"""Every decision threshold of the platform, in one place (values from the project plan)."""
+
+from __future__ import annotations
+
+# Data quality
+HEADCOUNT_CHANGE_LIMIT = 0.20  # snapshot-to-snapshot headcount move that triggers a warning
+MIN_POSITIVE_RATE = 0.01  # training-set leaver rate band per split
+MAX_POSITIVE_RATE = 0.60
+
+# Monitoring and governance (used by later stages of the graph)
+PSI_ALERT = 0.2  # drift on a key feature -> alert and retrain
+RECALL_DROP_RETRAIN = 0.05  # recall drop vs the model's evaluation -> retrain
+FAIRNESS_RECALL_GAP_ALERT = 0.05  # recall gap across protected groups -> alert
+PROMOTION_FAIRNESS_TOLERANCE = 0.02  # candidate's gap within ±2 pp of production's
+RETENTION_DAYS = 180  # logged inputs are purged after this

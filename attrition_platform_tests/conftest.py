@@ -1,0 +1,146 @@
+"""A real, throwaway PostgreSQL server for the SQL-source tests.
+
+A real server rather than SQLite or a mock because quoting, identifier case folding and
+connection errors are exactly what the SQL source has to get right, and they are dialect
+behaviour. The server lives in a temp directory for one test session and is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_PG_USER = "postgres"
+_DATABASE = "attrition_test"
+_START_ATTEMPTS = 3
+
+
+def _postgres_bindir() -> Path | None:
+    """Newest Debian-style install first (what CI installs), then whatever is on PATH."""
+
+    def version(bindir: str) -> tuple[int, ...]:
+        found = re.search(r"/postgresql/([\d.]+)/bin", bindir)
+        return tuple(int(p) for p in found.group(1).split(".") if p) if found else ()
+
+    candidates = sorted(
+        (os.path.dirname(p) for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")),
+        key=version,
+        reverse=True,
+    )
+    for bindir in candidates:
+        if os.access(os.path.join(bindir, "pg_ctl"), os.X_OK):
+            return Path(bindir)
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb and pg_ctl and Path(initdb).parent == Path(pg_ctl).parent:
+        return Path(initdb).parent
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Cluster:
+    """Runs the server binaries as `postgres` when we are root, since they refuse to run as root."""
+
+    def __init__(self, bindir: Path, root: Path, account: pwd.struct_passwd | None) -> None:
+        self.bindir = bindir
+        self.root = root
+        self.data = root / "data"
+        self.log = root / "server.log"
+        self.prefix: list[str] = []
+        if account is not None:
+            os.chown(root, account.pw_uid, account.pw_gid)
+            self.prefix = ["runuser", "-u", account.pw_name, "--"]
+
+    def run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # cwd=root: as `postgres` the caller's working directory may not be readable.
+        done = subprocess.run(
+            [*self.prefix, str(self.bindir / tool), *args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(
+                f"{tool} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n"
+                + self.log_tail()
+            )
+        return done
+
+    def log_tail(self) -> str:
+        try:
+            return "server log:\n" + "\n".join(self.log.read_text().splitlines()[-20:])
+        except OSError:
+            return ""
+
+    def start(self) -> int:
+        """Start on a free port, retrying in case another process grabbed it in between."""
+        self.run("initdb", "-D", str(self.data), "-A", "trust", "-U", _PG_USER,
+                 "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
+        error: Exception | None = None
+        for _ in range(_START_ATTEMPTS):
+            port = _free_port()
+            options = (
+                f"-p {port} -k {shlex.quote(str(self.root))} -c listen_addresses=127.0.0.1 "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            )
+            # -l: without a log file the server inherits our stdout pipe and run() never returns.
+            done = self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
+                            "-w", "-t", "60", "start", check=False)  # fmt: skip
+            if done.returncode == 0:
+                return port
+            error = RuntimeError(f"pg_ctl start failed:\n{done.stderr}\n{self.log_tail()}")
+        assert error is not None
+        raise error
+
+    def stop(self) -> None:
+        if not (self.data / "postmaster.pid").exists():
+            return
+        if self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop",
+                    check=False).returncode != 0:  # fmt: skip
+            self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of an empty database on a private PostgreSQL server (session-wide)."""
+    bindir = _postgres_bindir()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin "
+            "or on PATH: install the 'postgresql' package to run the SQL-source tests"
+        )
+    account: pwd.struct_passwd | None = None
+    if os.geteuid() == 0:
+        try:
+            account = pwd.getpwnam(_PG_USER)
+        except KeyError:
+            pytest.fail(
+                f"running as root but there is no '{_PG_USER}' user to run the PostgreSQL "
+                "server as (initdb and pg_ctl refuse to run as root)"
+            )
+    # Not pytest's tmp_path: its parent is private to root and `postgres` could not reach it.
+    root = Path(tempfile.mkdtemp(prefix="attrition-pg-"))
+    cluster = _Cluster(bindir, root, account)
+    try:
+        port = cluster.start()
+        cluster.run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", _PG_USER, _DATABASE)
+        yield f"postgresql+psycopg2://{_PG_USER}@127.0.0.1:{port}/{_DATABASE}"
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
