@@ -67,9 +67,10 @@ def _check_result(result: Any, what: str) -> None:
         return
     messages = []
     for event in result.all_events:
-        if event.is_failure and event.step_failure_data is not None:
+        if event.is_step_failure:
             err = event.step_failure_data.error
-            messages.append(f"{event.step_key}: {err.message.strip() if err else 'failed'}")
+            cause = err.cause if err is not None and err.cause is not None else err
+            messages.append(f"{event.step_key}: {cause.message.strip() if cause else 'failed'}")
     _fail(f"{what} failed:\n  " + "\n  ".join(messages or ["see the Dagster run log"]))
 
 
@@ -88,6 +89,7 @@ def demo(
     employees: int | None = typer.Option(None, help="Synthetic headcount (default 2,000)."),
     months: int | None = typer.Option(None, help="Synthetic months of history (default 36)."),
     refresh: bool = typer.Option(False, help="Rebuild snapshots that are already materialised."),
+    verbose: bool = typer.Option(False, help="Show Dagster's own event log."),
 ) -> None:
     """Run the main job on the embedded defaults: HRIS -> features -> training set -> model."""
     import dagster as dg
@@ -115,6 +117,7 @@ def demo(
     instance = dg.DagsterInstance.get()
     done = set() if refresh else instance.get_materialized_partitions(dg.AssetKey("employee_features"))
     snapshot_job = definitions.resolve_job_def("daily_snapshot")
+    quiet = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     for i, day in enumerate(dates, 1):
         key = day.isoformat()
         if key in done:
@@ -122,14 +125,14 @@ def demo(
             continue
         t = time.perf_counter()
         result = snapshot_job.execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False
+            partition_key=key, instance=instance, raise_on_error=False, run_config=quiet
         )
         _check_result(result, f"snapshot {key}")
         typer.echo(f"[{i:>3}/{len(dates)}] {key}  hris + features  {time.perf_counter() - t:.1f}s")
     typer.echo("training: training_set -> candidate_model -> model_evaluation ...")
     t = time.perf_counter()
     result = definitions.resolve_job_def("train_model").execute_in_process(
-        instance=instance, raise_on_error=False
+        instance=instance, raise_on_error=False, run_config=quiet
     )
     _check_result(result, "training")
     typer.echo(f"training done in {time.perf_counter() - t:.1f}s")

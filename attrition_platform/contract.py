@@ -284,3 +284,19 @@ def coerce(df: pd.DataFrame) -> pd.DataFrame:
         elif col.kind == "bool":
             out[name] = s.astype("string").str.lower().isin(["true", "1", "yes"])
     return out
+
+
+def arrow_type(name: str) -> "object | None":
+    """The storage type of a contract column in the lake (None for non-contract columns).
+
+    Fixed types matter: a snapshot where a nullable column happens to be all empty must not
+    create a table whose later partitions can no longer be written.
+    """
+    import pyarrow as pa
+
+    col = COLUMNS.get(name)
+    if col is None:
+        return None
+    return {"int": pa.int64(), "category": pa.string(), "date": pa.date32(), "bool": pa.bool_()}[
+        col.kind
+    ]

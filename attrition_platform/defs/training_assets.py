@@ -158,9 +158,9 @@ def candidate_model(
         training_rows=len(train),
         validation_metrics=val_metrics,
         drift_baseline=profile(train, bundle.spec),
-        dagster_run_id=context.run_id,
+        dagster_run_id=context.run.run_id,
     )
-    with mlflow.start_run(f"candidate-{context.run_id[:8]}", {"dagster_run_id": context.run_id}) as run:
+    with mlflow.start_run(f"candidate-{context.run.run_id[:8]}", {"dagster_run_id": context.run.run_id}) as run:
         import mlflow as mlf
 
         mlf.log_params({**params.to_dict(), "best_iteration": bundle.metadata["best_iteration"]})

@@ -216,10 +216,13 @@ EXTRA_HIRES = 0.03  # ... plus Poisson extras, so headcount wanders a little but
 MONTHLY_OVERTIME_CHANGE = 0.03
 MONTHLY_SATISFACTION_CHANGE = 0.02
 MONTHLY_INVOLVEMENT_CHANGE = 0.01
-MONTHLY_MANAGER_CHANGE = 0.02
+MONTHLY_MANAGER_CHANGE = 0.012
 MONTHLY_LATERAL_MOVE = 0.008
 PROMOTION_MANAGER_CHANGE = 0.5
 RATING_PERSISTENCE = 0.6  # chance the yearly review repeats last year's rating
+BURN_IN_YEARLY_STEPS = 12
+BURN_IN_QUARTERLY_STEPS = 8
+CALIBRATION_SAMPLE = 100_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,27 +331,32 @@ class SimulatedCompany:
 
 
 def simulate(config: SyntheticConfig) -> SimulatedCompany:
-    """Run the company forward from the first snapshot to `end_date`, one month at a time."""
+    """Make up a settled company, then run it forward one month per snapshot.
+
+    The first population is drawn from IBM-like marginals, but such a draw is not what a real
+    company looks like: survivors of years of attrition are a selected, lower-risk group. A
+    burn-in of BURN_IN_YEARS (coarse steps, hazards recalibrated at every step) turns the draw
+    into a settled workforce, so turnover neither sags nor spikes inside the window. The
+    intercepts are then calibrated once, on the undrifted first snapshot, and frozen: the drift
+    knobs never change anything before drift_start.
+    """
     rng = np.random.default_rng(config.seed)
     dates = config.snapshot_dates()
     days = [_day(d) for d in dates]
     drift_day = None if config.drift_start is None else _day(config.drift_start)
 
-    staff = _initial_population(rng, config.employees, days[0], config.opt_out_share)
+    steps = _burn_in_steps(days[0])
+    staff = _initial_population(rng, config.employees, steps[0][0], config.opt_out_share)
     next_id = config.employees + 1
-    # Calibrated once, on the undrifted first snapshot, so that the knobs never change what
-    # happens before drift_start.
+    for day, next_day, months in steps:
+        derived = _derive(staff, day, BASE_OVERTIME_SHARE)
+        hazard = _calibrated(staff, derived, config, HIDDEN_MODEL.voluntary)
+        staff, next_id, _ = _advance(rng, staff, derived, day, next_day, months, next_id, hazard,
+                                     config.opt_out_share)
+
     first = _derive(staff, days[0], BASE_OVERTIME_SHARE)
-    vol_target = config.annual_voluntary_rate / 12
-    intercepts = {
-        "voluntary": _calibrate(_voluntary_logit(HIDDEN_MODEL.voluntary, staff, first),
-                                vol_target),
-        "voluntary_drifted": _calibrate(
-            _voluntary_logit(HIDDEN_MODEL.voluntary_drifted, staff, first), vol_target
-        ),
-        "involuntary": _calibrate(_involuntary_logit(HIDDEN_MODEL.involuntary, staff, first),
-                                  config.annual_involuntary_rate / 12),
-    }
+    base = _calibrated(staff, first, config, HIDDEN_MODEL.voluntary)
+    drifted = _calibrated(staff, first, config, HIDDEN_MODEL.voluntary_drifted)
 
     frames: list[dict[str, np.ndarray]] = []
     exits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -358,20 +366,54 @@ def simulate(config: SyntheticConfig) -> SimulatedCompany:
                  if drifting and config.drift_overtime_share is not None
                  else BASE_OVERTIME_SHARE)
         derived = _derive(staff, day, share)
-        frames.append(_snapshot_columns(staff, derived, day, config, drifting))
+        frames.append(_snapshot_columns(staff, derived, config, drifting))
         if t + 1 == len(days):
             break
-        staff, next_id, month_exits = _advance(
-            rng, staff, derived, day, days[t + 1], next_id, intercepts,
-            HIDDEN_MODEL.voluntary_drifted if drifting and config.drift_risk_drivers
-            else HIDDEN_MODEL.voluntary,
-            "voluntary_drifted" if drifting and config.drift_risk_drivers else "voluntary",
-            config.opt_out_share,
-        )
+        hazard = drifted if drifting and config.drift_risk_drivers else base
+        staff, next_id, month_exits = _advance(rng, staff, derived, day, days[t + 1], 1, next_id,
+                                               hazard, config.opt_out_share)
         exits.append(month_exits)
 
     snapshots, ranges = _assemble_snapshots(frames, dates, config)
     return SimulatedCompany(config, snapshots, _assemble_terminations(exits), ranges)
+
+
+def _burn_in_steps(first_day: int) -> list[tuple[int, int, int]]:
+    """(start day, end day, months) of the burn-in: yearly steps, then quarterly ones.
+
+    Coarse steps keep a million-employee burn-in cheap; the quarterly tail brings the
+    tenure and hazard mix close to what monthly steps produce before the window opens.
+    """
+    first = int(_month_index(np.array([first_day]))[0])
+    lengths = [12] * BURN_IN_YEARLY_STEPS + [3] * BURN_IN_QUARTERLY_STEPS
+    bounds = first - np.cumsum([0] + lengths[::-1])[::-1]
+    starts = bounds.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    return [(int(a), int(b), int(m)) for a, b, m in zip(starts[:-1], starts[1:], lengths)]
+
+
+@dataclass(frozen=True)
+class _Hazard:
+    voluntary: VoluntaryRisk
+    voluntary_intercept: float
+    involuntary_intercept: float
+
+
+def _calibrated(
+    staff: Staff, derived: Staff, config: SyntheticConfig, risk: VoluntaryRisk
+) -> _Hazard:
+    """Intercepts that give this workforce the configured turnover.
+
+    Turnover is leavers over headcount, so the mean monthly hazard is the annual rate / 12.
+    """
+    return _Hazard(
+        voluntary=risk,
+        voluntary_intercept=_calibrate(_voluntary_logit(risk, staff, derived),
+                                       config.annual_voluntary_rate / 12),
+        involuntary_intercept=_calibrate(
+            _involuntary_logit(HIDDEN_MODEL.involuntary, staff, derived),
+            config.annual_involuntary_rate / 12,
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,23 +515,26 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _calibrate(score: np.ndarray, target: float) -> float:
-    """The intercept b with mean(sigmoid(b + score)) == target, by bisection.
+    """The intercept b with mean(sigmoid(b + score)) == target.
 
-    The mean is monotone in b, so 60 halvings of a wide bracket pin it to float precision; a
-    strided subsample keeps it cheap for a million employees without touching the RNG.
+    Starts from the rare-event solution log(target / mean(exp(score))) and polishes with
+    Newton steps (the mean is smooth and increasing in b). A strided subsample keeps it cheap
+    for a million employees and uses no random numbers.
     """
-    if target <= 0:
+    if target <= 0 or not len(score):
         return -np.inf
-    step = max(1, len(score) // 200_000)
-    z = score[::step]
-    lo, hi = -30.0, 30.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if _sigmoid(mid + z).mean() < target:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+    step = max(1, len(score) // CALIBRATION_SAMPLE)
+    z = score[::step].astype(np.float64)
+    shift = z.max()
+    b = float(np.log(target) - np.log(np.mean(np.exp(z - shift))) - shift)
+    for _ in range(50):
+        p = _sigmoid(b + z)
+        gap = p.mean() - target
+        slope = (p * (1 - p)).mean()
+        if abs(gap) < 1e-12 * target or slope <= 0:
+            break
+        b -= float(np.clip(gap / slope, -2.0, 2.0))
+    return b
 
 
 # --------------------------------------------------------------------------------------------
@@ -508,16 +553,23 @@ def _categorical(rng: np.random.Generator, weights: tuple[float, ...], n: int) -
     return np.searchsorted(_cdf(weights), rng.random(n), side="right").astype(np.int8)
 
 
-def _categorical_rows(rng: np.random.Generator, cdfs: np.ndarray) -> np.ndarray:
-    """One draw per row, each row with its own cumulative distribution (n x k)."""
-    u = rng.random(len(cdfs))
-    return (u[:, None] >= cdfs).sum(axis=1).astype(np.int8)
+def _grouped_cdf(table: np.ndarray) -> np.ndarray:
+    """One flat, increasing array of per-group CDFs, group g shifted into (g, g + 1].
+
+    A single searchsorted of g + u then draws from each row's own distribution, which is
+    much cheaper than comparing every row with a whole CDF row.
+    """
+    flat = table.reshape(-1, table.shape[-1]).astype(np.float64)
+    cdf = np.cumsum(flat / flat.sum(axis=1, keepdims=True), axis=1)
+    cdf[:, -1] = 1.0
+    return (cdf + np.arange(len(flat))[:, None]).ravel()
 
 
-def _table_cdfs(table: np.ndarray) -> np.ndarray:
-    cdf = np.cumsum(table / table.sum(axis=-1, keepdims=True), axis=-1)
-    cdf[..., -1] = 1.0
-    return cdf
+def _grouped_draw(rng: np.random.Generator, stacked: np.ndarray, k: int,
+                  group: np.ndarray) -> np.ndarray:
+    g = group.astype(np.int64)
+    idx = np.searchsorted(stacked, g + rng.random(len(g)), side="right") - g * k
+    return np.minimum(idx, k - 1).astype(np.int8)
 
 
 def _role_weights() -> np.ndarray:
@@ -537,24 +589,30 @@ def _field_weights() -> np.ndarray:
     return w
 
 
+def _hike_weights() -> np.ndarray:
+    w = np.zeros((4, 15))
+    for r, (first, weights) in enumerate(HIKE_TABLE):
+        w[r, first - 11: first - 11 + len(weights)] = weights
+    return w
+
+
 ROLE_WEIGHTS = _role_weights()
-ROLE_CDF = _table_cdfs(ROLE_WEIGHTS)
-FIELD_CDF = _table_cdfs(_field_weights())
-_HIKE_CDF = np.zeros((4, 15))
-_HIKE_FIRST = np.array([first for first, _ in HIKE_TABLE], dtype=np.int8)
-for _r, (_first, _w) in enumerate(HIKE_TABLE):
-    _HIKE_CDF[_r, : len(_w)] = _cdf(_w)
-    _HIKE_CDF[_r, len(_w):] = 1.0
+_ROLE_CDF = _grouped_cdf(ROLE_WEIGHTS)
+_FIELD_CDF = _grouped_cdf(_field_weights())
+_HIKE_CDF = _grouped_cdf(_hike_weights())
 
 
 def _draw_roles(rng: np.random.Generator, dept: np.ndarray, level: np.ndarray) -> np.ndarray:
-    return _categorical_rows(rng, ROLE_CDF[dept, level - 1])
+    group = dept.astype(np.int64) * 5 + level - 1
+    return _grouped_draw(rng, _ROLE_CDF, len(JOB_ROLES), group)
+
+
+def _draw_field(rng: np.random.Generator, dept: np.ndarray) -> np.ndarray:
+    return _grouped_draw(rng, _FIELD_CDF, len(EDUCATION_FIELDS), dept)
 
 
 def _draw_hike(rng: np.random.Generator, rating: np.ndarray) -> np.ndarray:
-    return (_HIKE_FIRST[rating - 1] + _categorical_rows(rng, _HIKE_CDF[rating - 1])).astype(
-        np.int8
-    )
+    return (11 + _grouped_draw(rng, _HIKE_CDF, 15, rating - 1)).astype(np.int8)
 
 
 def _entry_income(rng: np.random.Generator, level: np.ndarray) -> np.ndarray:
@@ -590,7 +648,7 @@ def _people(
         "gender": _categorical(rng, GENDER_SHARE, n),
         "marital": marital.astype(np.int8),
         "education": (_categorical(rng, EDUCATION_SHARE, n) + 1).astype(np.int8),
-        "field": _categorical_rows(rng, FIELD_CDF[dept]),
+        "field": _draw_field(rng, dept),
         "travel": _categorical(rng, TRAVEL_SHARE, n),
         "distance": np.clip(distance, 1, 29).astype(np.int8),
         "ncw": np.clip(rng.poisson(0.25 + prior_years / 2.5), 0, 9).astype(np.int8),
@@ -691,28 +749,36 @@ def _advance(
     derived: Staff,
     day: int,
     next_day: int,
+    months: int,
     next_id: int,
-    intercepts: dict[str, float],
-    risk: VoluntaryRisk,
-    risk_name: str,
+    hazard: _Hazard,
     opt_out_share: float,
 ) -> tuple[Staff, int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Exits, the vacancy chain (promotions, hires), raises and small changes for one month.
+    """Exits, the vacancy chain (promotions, hires), raises and small changes for one step.
 
-    Every random array has a shape fixed by the workforce at the start of the month, never
-    by a drift knob, so runs that differ only in knobs share their history before drift_start.
+    A step is one month inside the window; the burn-in takes longer steps, with monthly
+    probabilities compounded over `months`. Every random array has a shape fixed by the
+    workforce at the start of the step, never by a drift knob, so runs that differ only in
+    knobs share their history before drift_start.
     """
     n = len(staff["emp_no"])
-    month_len = next_day - day
+    span = next_day - day
 
     def in_month(size: int) -> np.ndarray:
-        """A day strictly inside the month: after the snapshot, before the next one."""
-        return day + rng.integers(1, month_len, size)
+        """A day strictly inside the step: after the snapshot, before the next one."""
+        return day + rng.integers(1, span, size)
+
+    def chance(monthly: float) -> float:
+        return 1.0 - (1.0 - monthly) ** months
 
     # Exits: one uniform decides involuntary, voluntary or stay; retirement is voluntary.
-    p_inv = _sigmoid(intercepts["involuntary"] + _involuntary_logit(
-        HIDDEN_MODEL.involuntary, staff, derived))
-    p_vol = _sigmoid(intercepts[risk_name] + _voluntary_logit(risk, staff, derived))
+    p_inv = _sigmoid(hazard.involuntary_intercept
+                     + _involuntary_logit(HIDDEN_MODEL.involuntary, staff, derived))
+    p_vol = _sigmoid(hazard.voluntary_intercept
+                     + _voluntary_logit(hazard.voluntary, staff, derived))
+    if months > 1:
+        p_inv = 1.0 - (1.0 - p_inv) ** months
+        p_vol = 1.0 - (1.0 - p_vol) ** months
     u = rng.random(n)
     exit_day = in_month(n)
     retiring = _years(next_day, staff["birth"]) >= RETIREMENT_AGE
@@ -755,10 +821,11 @@ def _advance(
 
     _promote(rng, staff, np.flatnonzero(promoted), in_month)
 
-    # Yearly review and raise on the hire anniversary (the month of the snapshot `day`).
+    # Yearly review and raise on a hire anniversary that falls inside the step.
     month = int(_month_index(np.array([day]))[0])
-    review = np.flatnonzero((staff["hire_month"] % 12 == month % 12)
-                            & (staff["hire_month"] < month))
+    until_anniversary = (staff["hire_month"] - month) % 12
+    review = np.flatnonzero((until_anniversary < months)
+                            & (month + until_anniversary > staff["hire_month"]))
     if review.size:
         old = staff["perf"][review]
         fresh = (_categorical(rng, RATING_SHARE, review.size) + 1).astype(np.int8)
@@ -772,18 +839,18 @@ def _advance(
         staff["income"][review] = np.maximum(staff["income"][review], np.minimum(raised, cap))
 
     # Small monthly changes.
-    change = np.flatnonzero(rng.random(m) < MONTHLY_OVERTIME_CHANGE)
+    change = np.flatnonzero(rng.random(m) < chance(MONTHLY_OVERTIME_CHANGE))
     staff["u_overtime"][change] = rng.random(change.size)
     for name in ("env_sat", "job_sat", "rel_sat"):
-        change = np.flatnonzero(rng.random(m) < MONTHLY_SATISFACTION_CHANGE)
+        change = np.flatnonzero(rng.random(m) < chance(MONTHLY_SATISFACTION_CHANGE))
         staff[name][change] = _categorical(rng, SATISFACTION_SHARE, change.size) + 1
-    change = np.flatnonzero(rng.random(m) < MONTHLY_SATISFACTION_CHANGE)
+    change = np.flatnonzero(rng.random(m) < chance(MONTHLY_SATISFACTION_CHANGE))
     staff["wlb"][change] = _categorical(rng, WORK_LIFE_SHARE, change.size) + 1
-    change = np.flatnonzero(rng.random(m) < MONTHLY_INVOLVEMENT_CHANGE)
+    change = np.flatnonzero(rng.random(m) < chance(MONTHLY_INVOLVEMENT_CHANGE))
     staff["job_inv"][change] = _categorical(rng, INVOLVEMENT_SHARE, change.size) + 1
-    change = np.flatnonzero(rng.random(m) < MONTHLY_MANAGER_CHANGE)
+    change = np.flatnonzero(rng.random(m) < chance(MONTHLY_MANAGER_CHANGE))
     _new_manager(rng, staff, change, in_month)
-    change = np.flatnonzero(rng.random(m) < MONTHLY_LATERAL_MOVE)
+    change = np.flatnonzero(rng.random(m) < chance(MONTHLY_LATERAL_MOVE))
     staff["role"][change] = _draw_roles(rng, staff["dept"][change], staff["level"][change])
     staff["role_start"][change] = in_month(change.size)
 
@@ -834,7 +901,7 @@ def _new_manager(
 
 
 def _snapshot_columns(
-    staff: Staff, derived: Staff, day: int, config: SyntheticConfig, drifting: bool
+    staff: Staff, derived: Staff, config: SyntheticConfig, drifting: bool
 ) -> dict[str, np.ndarray]:
     income = staff["income"]
     if drifting:

@@ -17,10 +17,23 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from pydantic import Field
 
-from attrition_platform.contract import SNAPSHOT_DATE
+from attrition_platform.contract import SNAPSHOT_DATE, arrow_type
 
 _S3_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
            "AWS_ALLOW_HTTP", "AWS_SESSION_TOKEN")
+
+
+def to_arrow(df: pd.DataFrame) -> pa.Table:
+    """Arrow table with the contract's storage types for contract columns (others inferred)."""
+    arrays, names = [], []
+    for name in df.columns:
+        typ = arrow_type(str(name))
+        values = df[name]
+        if typ is not None and values.dtype == object:
+            values = values.where(values.notna(), None)
+        arrays.append(pa.array(values, type=typ, from_pandas=True))
+        names.append(str(name))
+    return pa.Table.from_arrays(arrays, names=names)
 
 
 class DeltaLake(dg.ConfigurableResource):
@@ -56,7 +69,7 @@ class DeltaLake(dg.ConfigurableResource):
         """Replace one snapshot_date partition; returns the new table version."""
         if len(df) and set(df[SNAPSHOT_DATE].unique()) != {snapshot_date}:
             raise ValueError(f"{table}: rows must all have {SNAPSHOT_DATE} = {snapshot_date}")
-        data = pa.Table.from_pandas(df, preserve_index=False)
+        data = to_arrow(df)
         write_deltalake(
             self.uri(table),
             data,
@@ -76,7 +89,7 @@ class DeltaLake(dg.ConfigurableResource):
         """
         write_deltalake(
             self.uri(table),
-            pa.Table.from_pandas(df, preserve_index=False),
+            to_arrow(df),
             mode="overwrite",
             schema_mode="overwrite",
             storage_options=self.storage_options(),

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from attrition_platform.defs import checks, feature_assets, hris_assets, training_assets
+from attrition_platform.resources.hris import HrisSource
+from attrition_platform.resources.lake import DeltaLake
+from attrition_platform.resources.mlflow_registry import MlflowRegistry
+
+SNAPSHOT_KEYS = ["hris_employees", "hris_terminations", "employee_features"]
+TRAINING_KEYS = ["training_set", "candidate_model", "model_evaluation"]
+# A small company and a short horizon keep the whole graph under a minute.
+SMALL_TRAINING = {
+    "ops": {
+        "training_set": {"config": {"horizon_days": 60, "validation_snapshots": 2, "test_snapshots": 2}},
+        "candidate_model": {"config": {"max_rounds": 150}},
+    }
+}
+
+
+def all_definitions() -> list[Any]:
+    return [
+        hris_assets.hris_system,
+        hris_assets.hris_employees,
+        hris_assets.hris_terminations,
+        feature_assets.employee_features,
+        training_assets.training_set,
+        training_assets.candidate_model,
+        training_assets.model_evaluation,
+        *dg.load_asset_checks_from_modules([checks]),
+    ]
+
+
+def make_resources(home: Path, hris: HrisSource) -> dict[str, Any]:
+    return {
+        "hris": hris,
+        "lake": DeltaLake(root=str(home / "lake")),
+        "mlflow": MlflowRegistry(
+            tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
+            artifact_location=(home / "artifacts").as_uri(),
+        ),
+    }
+
+
+def materialize_snapshot(resources: dict[str, Any], day: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        all_definitions(),
+        selection=dg.AssetSelection.assets(*SNAPSHOT_KEYS),
+        partition_key=day,
+        resources=resources,
+        instance=instance,
+    )
+
+
+def materialize_training(resources: dict[str, Any], instance: dg.DagsterInstance, **kw: Any) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        all_definitions(),
+        selection=dg.AssetSelection.assets(*TRAINING_KEYS),
+        resources=resources,
+        instance=instance,
+        run_config=SMALL_TRAINING,
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def instance() -> dg.DagsterInstance:
+    with dg.instance_for_test() as inst:
+        yield inst

@@ -1,0 +1,93 @@
+"""The code location loads, and the asset graph has exactly the shape the docs describe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+EXPECTED_EDGES = {
+    "hris_system": set(),
+    "hris_employees": {"hris_system"},
+    "hris_terminations": {"hris_system"},
+    "employee_features": {"hris_employees"},
+    "training_set": {"employee_features", "hris_terminations"},
+    "candidate_model": {"training_set"},
+    "model_evaluation": {"candidate_model", "training_set"},
+}
+EXPECTED_GROUPS = {
+    "hris_system": "hris",
+    "hris_employees": "hris",
+    "hris_terminations": "hris",
+    "employee_features": "features",
+    "training_set": "training",
+    "candidate_model": "training",
+    "model_evaluation": "training",
+}
+
+
+@pytest.fixture
+def definitions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dg.Definitions:
+    monkeypatch.setenv("ATTRITION_HOME", str(tmp_path))
+    from attrition_platform.definitions import defs
+
+    return defs()
+
+
+def test_code_location_is_loadable(definitions: dg.Definitions) -> None:
+    dg.Definitions.validate_loadable(definitions)
+
+
+def test_asset_graph_keys_edges_and_groups(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    edges = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+    groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert edges == EXPECTED_EDGES
+    assert groups == EXPECTED_GROUPS
+
+
+def test_checks_cover_contract_keys_leakage_and_balance(definitions: dg.Definitions) -> None:
+    graph = definitions.resolve_asset_graph()
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert checks == {
+        ("hris_employees", "hris_contract"),
+        ("hris_employees", "hris_no_nulls"),
+        ("hris_employees", "hris_unique_keys"),
+        ("hris_employees", "hris_headcount_change"),
+        ("employee_features", "features_not_after_snapshot"),
+        ("training_set", "training_label_leakage"),
+        ("training_set", "training_class_balance"),
+    }
+
+
+def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
+    snapshot = definitions.resolve_job_def("daily_snapshot")
+    train = definitions.resolve_job_def("train_model")
+    assert snapshot.partitions_def is not None
+    assert {k.to_user_string() for k in snapshot.asset_layer.executable_asset_keys} == {
+        "hris_employees", "hris_terminations", "employee_features",
+    }
+    assert {k.to_user_string() for k in train.asset_layer.executable_asset_keys} == {
+        "training_set", "candidate_model", "model_evaluation",
+    }
+    crons = {s.name: s.cron_schedule for s in definitions.schedules or []}
+    assert crons == {"daily_snapshot_schedule": "0 2 * * *", "monthly_retrain": "0 4 1 * *"}
+
+
+def test_resources_follow_the_data_directory(definitions: dg.Definitions, tmp_path: Path) -> None:
+    resources = definitions.resources or {}
+    assert Path(resources["lake"].root) == tmp_path / "lake"
+    assert resources["mlflow"].tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    assert resources["hris"].kind == "synthetic"
+
+
+def test_unknown_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attrition_platform.settings import environment
+
+    monkeypatch.setenv("ATTRITION_ENV", "staging")
+    with pytest.raises(ValueError, match="ATTRITION_ENV"):
+        environment()
