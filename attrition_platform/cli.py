@@ -28,6 +28,15 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _quiet_libraries() -> None:
+    """MLflow's table-creation notices and download bars drown the demo's own progress."""
+    import logging
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def _prepare_home() -> Any:
     """Point Dagster at the data directory and give it the project's instance config."""
     from attrition_platform.settings import paths
@@ -66,6 +75,11 @@ def _check_result(result: Any, what: str) -> None:
     if result.success:
         return
     messages = []
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            problems = evaluation.metadata.get("problems")
+            detail = f"\n{problems.value}" if problems is not None else ""
+            messages.append(f"check {evaluation.asset_key.to_user_string()}.{evaluation.check_name} failed{detail}")
     for event in result.all_events:
         if event.is_step_failure:
             err = event.step_failure_data.error
@@ -98,6 +112,7 @@ def demo(
     from attrition_platform.resources.hris import HrisError, hris_from_env
 
     t0 = time.perf_counter()
+    _quiet_libraries()
     p = _prepare_home()
     extra = _hris_env(hris, employees, months)
     os.environ.update(extra)

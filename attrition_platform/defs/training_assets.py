@@ -71,8 +71,13 @@ def training_set(
     if feature_version is None or term_version is None:
         raise dg.Failure("employee_features and hris_terminations must be materialised first")
     features = lake.read(FEATURES_TABLE, version=feature_version)
-    known_until = lake.partition_dates(TERMINATIONS_TABLE)[-1]
+    # Exits are known up to the latest terminations extract. A static export has none (an
+    # empty extract leaves no partition behind): its labels come from `Attrition`.
+    term_dates = lake.partition_dates(TERMINATIONS_TABLE)
+    known_until = term_dates[-1] if term_dates else max(features[SNAPSHOT_DATE])
     terminations = lake.read(TERMINATIONS_TABLE, version=term_version, snapshot_date=known_until)
+    if not term_dates:
+        terminations = terminations.iloc[0:0]
     opted_out = set(features.loc[features["opt_out"].astype(bool), KEY])
     features = features[~features[KEY].isin(opted_out)]
     static = terminations.empty and bool((features["Attrition"] == "Yes").any())

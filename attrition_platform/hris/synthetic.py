@@ -179,14 +179,16 @@ _FIELD_TABLE: dict[int, dict[str, float]] = {
 }
 
 # Pay: entry median per level, spread, and the band ceiling that raises cannot pass.
-ENTRY_INCOME = (2_100.0, 4_600.0, 8_000.0, 12_300.0, 17_500.0)
+ENTRY_INCOME = (2_100.0, 4_300.0, 7_600.0, 12_000.0, 17_000.0)
 ENTRY_SIGMA = 0.2
-INCOME_CAP = (5_000.0, 10_000.0, 14_000.0, 18_000.0, 20_000.0)
+INCOME_CAP = (5_000.0, 9_500.0, 13_500.0, 17_500.0, 20_000.0)
+PERSONAL_CEILING = (0.85, 1.0)  # each person's pay stops at this share of the band cap
 TYPICAL_ANNUAL_RAISE = 1.15  # used only to age the pay of the initial population
 PROMOTION_RAISE = (0.08, 0.20)
 # TotalWorkingYears at the first snapshot and at hire, mean per job level.
 TWY_MEAN = (4.5, 9.0, 14.0, 21.0, 25.0)
 HIRE_TWY_MEAN = (2.5, 7.0, 11.0, 17.0, 21.0)
+HIRE_AGE_GAP = 6.5  # mean years of age beyond 18 + TotalWorkingYears at hire (study, breaks)
 
 GENDER_SHARE = (0.6, 0.4)  # Male, Female
 EDUCATION_SHARE = (0.12, 0.19, 0.39, 0.27, 0.03)
@@ -208,7 +210,7 @@ HIKE_TABLE: tuple[tuple[int, tuple[float, ...]], ...] = (
     (20, (55, 48, 56, 28, 21, 18)),
 )
 
-BASE_OVERTIME_SHARE = 0.29  # a little above 28% because overtime workers leave more often
+BASE_OVERTIME_SHARE = 0.36  # above the ~28% seen, because overtime workers leave more often
 NEW_ROLE_SHARE = 0.15  # of R&D people who show drift_new_job_role from drift_start
 INTERNAL_FILL = (0.0, 0.5, 0.6, 0.7, 0.8)  # share of vacancies at levels 1..5 filled internally
 HIRE_FILL = 0.97  # each outside vacancy is filled with this chance ...
@@ -220,8 +222,9 @@ MONTHLY_MANAGER_CHANGE = 0.012
 MONTHLY_LATERAL_MOVE = 0.008
 PROMOTION_MANAGER_CHANGE = 0.5
 RATING_PERSISTENCE = 0.6  # chance the yearly review repeats last year's rating
-BURN_IN_YEARLY_STEPS = 12
-BURN_IN_QUARTERLY_STEPS = 8
+# Burn-in before the first snapshot as (months per step, steps): coarse first for speed, then
+# monthly so that the hires/exits rhythm matches the window when the intercepts are frozen.
+BURN_IN_STEPS = ((12, 10), (3, 4), (1, 12))
 CALIBRATION_SAMPLE = 100_000
 
 
@@ -335,7 +338,7 @@ def simulate(config: SyntheticConfig) -> SimulatedCompany:
 
     The first population is drawn from IBM-like marginals, but such a draw is not what a real
     company looks like: survivors of years of attrition are a selected, lower-risk group. A
-    burn-in of BURN_IN_YEARS (coarse steps, hazards recalibrated at every step) turns the draw
+    burn-in of BURN_IN_STEPS (about 14 years, hazards recalibrated at every step) turns the draw
     into a settled workforce, so turnover neither sags nor spikes inside the window. The
     intercepts are then calibrated once, on the undrifted first snapshot, and frozen: the drift
     knobs never change anything before drift_start.
@@ -348,72 +351,64 @@ def simulate(config: SyntheticConfig) -> SimulatedCompany:
     steps = _burn_in_steps(days[0])
     staff = _initial_population(rng, config.employees, steps[0][0], config.opt_out_share)
     next_id = config.employees + 1
+    inv_target = config.annual_involuntary_rate / 12  # turnover = leavers / headcount
     for day, next_day, months in steps:
         derived = _derive(staff, day, BASE_OVERTIME_SHARE)
-        hazard = _calibrated(staff, derived, config, HIDDEN_MODEL.voluntary)
-        staff, next_id, _ = _advance(rng, staff, derived, day, next_day, months, next_id, hazard,
-                                     config.opt_out_share)
+        vol = _voluntary_logit(HIDDEN_MODEL.voluntary, staff, derived)
+        inv = _involuntary_logit(HIDDEN_MODEL.involuntary, staff, derived)
+        p_vol = _sigmoid(_calibrate(vol, _voluntary_target(config, derived)) + vol)
+        p_inv = _sigmoid(_calibrate(inv, inv_target) + inv)
+        staff, next_id, _ = _advance(rng, staff, derived, day, next_day, months, next_id,
+                                     p_vol, p_inv, config.opt_out_share, exact_hiring=True)
 
     first = _derive(staff, days[0], BASE_OVERTIME_SHARE)
-    base = _calibrated(staff, first, config, HIDDEN_MODEL.voluntary)
-    drifted = _calibrated(staff, first, config, HIDDEN_MODEL.voluntary_drifted)
+    vol_target = _voluntary_target(config, first)
+    intercept = {
+        risk: _calibrate(_voluntary_logit(risk, staff, first), vol_target)
+        for risk in (HIDDEN_MODEL.voluntary, HIDDEN_MODEL.voluntary_drifted)
+    }
+    inv_intercept = _calibrate(_involuntary_logit(HIDDEN_MODEL.involuntary, staff, first),
+                               inv_target)
 
     frames: list[dict[str, np.ndarray]] = []
     exits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for t, day in enumerate(days):
         drifting = drift_day is not None and day >= drift_day
-        share = (config.drift_overtime_share
-                 if drifting and config.drift_overtime_share is not None
-                 else BASE_OVERTIME_SHARE)
-        derived = _derive(staff, day, share)
+        threshold = BASE_OVERTIME_SHARE
+        if drifting and config.drift_overtime_share is not None:
+            # A quantile, not the share itself: survivors are not uniform in u_overtime.
+            threshold = float(np.quantile(staff["u_overtime"], config.drift_overtime_share))
+        derived = _derive(staff, day, threshold)
         frames.append(_snapshot_columns(staff, derived, config, drifting))
         if t + 1 == len(days):
             break
-        hazard = drifted if drifting and config.drift_risk_drivers else base
+        risk = (HIDDEN_MODEL.voluntary_drifted if drifting and config.drift_risk_drivers
+                else HIDDEN_MODEL.voluntary)
+        p_vol = _sigmoid(intercept[risk] + _voluntary_logit(risk, staff, derived))
+        p_inv = _sigmoid(inv_intercept + _involuntary_logit(HIDDEN_MODEL.involuntary, staff,
+                                                            derived))
         staff, next_id, month_exits = _advance(rng, staff, derived, day, days[t + 1], 1, next_id,
-                                               hazard, config.opt_out_share)
+                                               p_vol, p_inv, config.opt_out_share)
         exits.append(month_exits)
 
     snapshots, ranges = _assemble_snapshots(frames, dates, config)
     return SimulatedCompany(config, snapshots, _assemble_terminations(exits), ranges)
 
 
-def _burn_in_steps(first_day: int) -> list[tuple[int, int, int]]:
-    """(start day, end day, months) of the burn-in: yearly steps, then quarterly ones.
+def _voluntary_target(config: SyntheticConfig, derived: Staff) -> float:
+    """Monthly mean hazard that, with retirements (all 60-year-olds within a year), makes
+    voluntary leavers / headcount come out at the configured annual rate."""
+    retiring = float(np.mean(derived["age"] >= RETIREMENT_AGE - 1)) if len(derived["age"]) else 0
+    return max(config.annual_voluntary_rate - retiring, config.annual_voluntary_rate / 2) / 12
 
-    Coarse steps keep a million-employee burn-in cheap; the quarterly tail brings the
-    tenure and hazard mix close to what monthly steps produce before the window opens.
-    """
+
+def _burn_in_steps(first_day: int) -> list[tuple[int, int, int]]:
+    """(start day, end day, months) of every burn-in step, ending on the first snapshot."""
     first = int(_month_index(np.array([first_day]))[0])
-    lengths = [12] * BURN_IN_YEARLY_STEPS + [3] * BURN_IN_QUARTERLY_STEPS
+    lengths = [months for months, count in BURN_IN_STEPS for _ in range(count)]
     bounds = first - np.cumsum([0] + lengths[::-1])[::-1]
     starts = bounds.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
     return [(int(a), int(b), int(m)) for a, b, m in zip(starts[:-1], starts[1:], lengths)]
-
-
-@dataclass(frozen=True)
-class _Hazard:
-    voluntary: VoluntaryRisk
-    voluntary_intercept: float
-    involuntary_intercept: float
-
-
-def _calibrated(
-    staff: Staff, derived: Staff, config: SyntheticConfig, risk: VoluntaryRisk
-) -> _Hazard:
-    """Intercepts that give this workforce the configured turnover.
-
-    Turnover is leavers over headcount, so the mean monthly hazard is the annual rate / 12.
-    """
-    return _Hazard(
-        voluntary=risk,
-        voluntary_intercept=_calibrate(_voluntary_logit(risk, staff, derived),
-                                       config.annual_voluntary_rate / 12),
-        involuntary_intercept=_calibrate(
-            _involuntary_logit(HIDDEN_MODEL.involuntary, staff, derived),
-            config.annual_involuntary_rate / 12,
-        ),
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -620,6 +615,12 @@ def _entry_income(rng: np.random.Generator, level: np.ndarray) -> np.ndarray:
     return np.minimum(entry, np.asarray(INCOME_CAP)[level - 1])
 
 
+def _pay_cap(staff: Staff, level: np.ndarray, rows: np.ndarray | slice = slice(None)
+             ) -> np.ndarray:
+    """Where raises stop: the band cap scaled by a personal ceiling (no spike at the cap)."""
+    return np.asarray(INCOME_CAP)[level - 1] * staff["ceiling"][rows]
+
+
 def _people(
     rng: np.random.Generator,
     dept: np.ndarray,
@@ -664,6 +665,7 @@ def _people(
         "daily_rate": rng.integers(102, 1500, n).astype(np.int16),
         "hourly_rate": rng.integers(30, 101, n).astype(np.int16),
         "monthly_rate": rng.integers(2094, 27000, n).astype(np.int32),
+        "ceiling": rng.uniform(PERSONAL_CEILING[0], PERSONAL_CEILING[1], n),
         "u_overtime": rng.random(n),
         "u_new_role": rng.random(n),
         "opt_out": rng.random(n) < opt_out_share,
@@ -689,7 +691,7 @@ def _initial_population(
     ywcm = np.minimum(yac, rng.exponential(4.0, n))
     staff = _people(rng, dept, level, twy, age, twy - yac, opt_out_share)
     grown = _entry_income(rng, level) * TYPICAL_ANNUAL_RAISE ** np.floor(yslp)
-    staff["income"] = np.minimum(grown, np.asarray(INCOME_CAP)[level - 1])
+    staff["income"] = np.minimum(grown, _pay_cap(staff, level))
 
     def back(years: np.ndarray) -> np.ndarray:
         return (day - np.round(years * 365.25)).astype(np.int32)
@@ -720,10 +722,10 @@ def _hires(
 ) -> Staff:
     n = len(dept)
     twy = _gamma_with_mean(rng, np.asarray(HIRE_TWY_MEAN)[level - 1], 2.5)
-    age = np.clip(18.0 + twy + rng.gamma(2.5, 3.2, n), 18.0, 58.0)
+    age = np.clip(18.0 + twy + rng.gamma(2.5, HIRE_AGE_GAP / 2.5, n), 18.0, 58.0)
     twy = np.minimum(twy, age - 18.0)
     staff = _people(rng, dept, level, twy, age, twy, opt_out_share)
-    staff["income"] = _entry_income(rng, level)
+    staff["income"] = np.minimum(_entry_income(rng, level), _pay_cap(staff, level))
     hire_day = hire_day.astype(np.int32)
     staff.update(
         birth=(hire_day - np.round(age * 365.25)).astype(np.int32),
@@ -751,15 +753,18 @@ def _advance(
     next_day: int,
     months: int,
     next_id: int,
-    hazard: _Hazard,
+    p_vol: np.ndarray,
+    p_inv: np.ndarray,
     opt_out_share: float,
+    exact_hiring: bool = False,
 ) -> tuple[Staff, int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Exits, the vacancy chain (promotions, hires), raises and small changes for one step.
 
     A step is one month inside the window; the burn-in takes longer steps, with monthly
     probabilities compounded over `months`. Every random array has a shape fixed by the
     workforce at the start of the step, never by a drift knob, so runs that differ only in
-    knobs share their history before drift_start.
+    knobs share their history before drift_start. `exact_hiring` (burn-in) refills every
+    vacancy, so the first snapshot has exactly the configured headcount.
     """
     n = len(staff["emp_no"])
     span = next_day - day
@@ -771,14 +776,11 @@ def _advance(
     def chance(monthly: float) -> float:
         return 1.0 - (1.0 - monthly) ** months
 
-    # Exits: one uniform decides involuntary, voluntary or stay; retirement is voluntary.
-    p_inv = _sigmoid(hazard.involuntary_intercept
-                     + _involuntary_logit(HIDDEN_MODEL.involuntary, staff, derived))
-    p_vol = _sigmoid(hazard.voluntary_intercept
-                     + _voluntary_logit(hazard.voluntary, staff, derived))
+    # Exits from the monthly hazards: one uniform decides involuntary, voluntary or stay;
+    # retirement counts as voluntary.
     if months > 1:
-        p_inv = 1.0 - (1.0 - p_inv) ** months
-        p_vol = 1.0 - (1.0 - p_vol) ** months
+        p_inv = -np.expm1(months * np.log1p(-p_inv))
+        p_vol = -np.expm1(months * np.log1p(-p_vol))
     u = rng.random(n)
     exit_day = in_month(n)
     retiring = _years(next_day, staff["birth"]) >= RETIREMENT_AGE
@@ -797,19 +799,21 @@ def _advance(
     promoted_parts: list[np.ndarray] = []
     for li in range(4, 0, -1):
         internal = rng.binomial(vacancies[:, li], INTERNAL_FILL[li])
-        cand = np.flatnonzero(stay & (staff["level"] == li))  # one level below level li + 1
-        if not cand.size or not internal.any():
-            continue
-        d = staff["dept"][cand]
-        order = np.lexsort((-key[cand], d))
-        cand, d = cand[order], d[order]
-        starts = np.searchsorted(d, np.arange(3))
-        chosen = cand[np.arange(len(cand)) - starts[d] < internal[d]]
-        filled = np.bincount(staff["dept"][chosen], minlength=3)
-        vacancies[:, li] -= filled
-        vacancies[:, li - 1] += filled
-        promoted_parts.append(chosen)
-    outside = rng.binomial(vacancies, HIRE_FILL) + rng.poisson(EXTRA_HIRES * vacancies)
+        below = stay & (staff["level"] == li)  # one level below level li + 1
+        for dept in np.flatnonzero(internal):
+            cand = np.flatnonzero(below & (staff["dept"] == dept))
+            k = int(min(internal[dept], cand.size))
+            if k == 0:
+                continue
+            if k < cand.size:
+                cand = cand[np.argpartition(-key[cand], k - 1)[:k]]
+            vacancies[dept, li] -= k
+            vacancies[dept, li - 1] += k
+            promoted_parts.append(cand)
+    if exact_hiring:
+        outside = vacancies
+    else:
+        outside = rng.binomial(vacancies, HIRE_FILL) + rng.poisson(EXTRA_HIRES * vacancies)
 
     promoted = np.zeros(n, dtype=bool)
     if promoted_parts:
@@ -834,7 +838,7 @@ def _advance(
         staff["perf"][review] = rating
         staff["hike"][review] = hike
         staff["training"][review] = _categorical(rng, TRAINING_SHARE, review.size)
-        cap = np.asarray(INCOME_CAP)[staff["level"][review] - 1]
+        cap = _pay_cap(staff, staff["level"][review], review)
         raised = staff["income"][review] * (1 + hike / 100.0)
         staff["income"][review] = np.maximum(staff["income"][review], np.minimum(raised, cap))
 
@@ -877,8 +881,7 @@ def _promote(
     raised = staff["income"][rows] * rng.uniform(1 + PROMOTION_RAISE[0], 1 + PROMOTION_RAISE[1],
                                                  rows.size)
     floor = _entry_income(rng, level)
-    cap = np.asarray(INCOME_CAP)[level - 1]
-    staff["income"][rows] = np.minimum(np.maximum(raised, floor), cap)
+    staff["income"][rows] = np.minimum(np.maximum(raised, floor), _pay_cap(staff, level, rows))
     dept = staff["dept"][rows]
     fits = ROLE_WEIGHTS[dept, level - 1, staff["role"][rows]] > 0
     redrawn = _draw_roles(rng, dept, level)
@@ -983,7 +986,7 @@ def _assemble_snapshots(
             columns[name] = np.asarray(lookups[name], dtype=object)[codes]
         else:
             columns[name] = np.concatenate([f[name] for f in frames]).astype(np.int64)
-    return pd.DataFrame(columns), ranges
+    return pd.DataFrame(columns, copy=False), ranges
 
 
 def _assemble_terminations(
