@@ -98,7 +98,7 @@ class Timers:
         self.calls: dict[str, int] = {}
 
     def wrap(self, owner: Any, name: str, label: str | None = None) -> None:
-        label = label or f"{getattr(owner, '__name__', owner)}.{name}"
+        label = label or f"{getattr(owner, '__name__', str(owner)).rsplit('.', 1)[-1]}.{name}"
         static = inspect.getattr_static(owner, name)
         if isinstance(static, classmethod):
             inner = static.__func__

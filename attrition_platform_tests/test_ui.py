@@ -1,0 +1,61 @@
+"""`attrition ui` starts `dagster dev` with this code location on the platform's data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ATTRITION = str(Path(sys.executable).with_name("attrition"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_ui_serves_the_asset_graph_from_the_data_directory(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATTRITION_", "DAGSTER_"))}
+    env["ATTRITION_HOME"] = str(tmp_path / "home")
+    proc = subprocess.Popen(
+        [ATTRITION, "ui", "--port", str(port)], cwd=tmp_path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        keys: set[str] = set()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not keys:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+            try:
+                data = _graphql(port, "{ assetNodes { assetKey { path } } }")
+                keys = {"/".join(n["assetKey"]["path"]) for n in data["data"]["assetNodes"]}
+            except (OSError, KeyError, TypeError):
+                time.sleep(1)
+        assert {"hris_employees", "employee_features", "training_set", "candidate_model"} <= keys
+        assert (tmp_path / "home" / "dagster" / "dagster.yaml").is_file()
+        assert any((tmp_path / "home" / "dagster").iterdir())
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
