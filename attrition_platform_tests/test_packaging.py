@@ -1,0 +1,36 @@
+"""The install promises of pyproject.toml: everything pinned, a serving install without the
+platform's heavy parts, and the lock agreeing with the pins."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+LOCK = {
+    line.split("==")[0].lower(): line.split("==")[1]
+    for line in (ROOT / "requirements.lock").read_text().splitlines()
+    if "==" in line
+}
+
+
+def _name(req: str) -> str:
+    return re.split(r"[=<>\[ ]", req, maxsplit=1)[0].lower()
+
+
+def test_every_direct_dependency_is_pinned_exactly() -> None:
+    reqs = PROJECT["dependencies"] + [r for extra in PROJECT["optional-dependencies"].values() for r in extra]
+    assert reqs and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.+]*", r) for r in reqs), reqs
+
+
+def test_serving_install_pulls_no_dagster_and_no_mlflow() -> None:
+    serving = PROJECT["dependencies"] + PROJECT["optional-dependencies"]["serving"]
+    assert not [r for r in serving if _name(r).startswith(("dagster", "mlflow"))]
+
+
+def test_lock_file_agrees_with_the_pins_it_installs() -> None:
+    for req in PROJECT["dependencies"] + PROJECT["optional-dependencies"]["platform"] + PROJECT["optional-dependencies"]["test"]:
+        name, version = req.split("==")
+        assert LOCK.get(name.lower()) == version, f"{name}: pyproject {version}, lock {LOCK.get(name.lower())}"
