@@ -35,7 +35,7 @@ class TrainingSetConfig(dg.Config):
 class CandidateModelConfig(dg.Config):
     """XGBoost hyper-parameters (defaults: regularised shallow trees)."""
 
-    max_depth: int = Field(default=3, ge=1, le=10, description="Tree depth.")
+    max_depth: int = Field(default=2, ge=1, le=10, description="Tree depth (2 = pairwise interactions).")
     learning_rate: float = Field(default=0.05, gt=0, le=1, description="Shrinkage per round.")
     max_rounds: int = Field(default=600, ge=1, description="Upper bound; early stopping picks.")
     early_stopping_rounds: int = Field(default=50, ge=1)

@@ -26,7 +26,7 @@ from attrition_platform.model.metrics import choose_threshold
 class RecipeParams:
     """Hyper-parameters; the Dagster `CandidateModelConfig` mirrors these fields."""
 
-    max_depth: int = 3
+    max_depth: int = 2
     learning_rate: float = 0.05
     max_rounds: int = 600
     early_stopping_rounds: int = 50
@@ -72,7 +72,7 @@ def train_xgboost(
     x_train, x_val = spec.matrix(train), spec.matrix(val)
     booster_params: dict[str, Any] = {
         "objective": "binary:logistic",
-        "eval_metric": ["aucpr", "logloss"],
+        "eval_metric": ["logloss", "aucpr"],  # the last one drives early stopping
         "tree_method": "hist",
         "max_depth": params.max_depth,
         "eta": params.learning_rate,
