@@ -6,6 +6,8 @@ Simulations are shared through module fixtures so the whole file stays fast.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,8 +33,8 @@ def undrifted() -> SimulatedCompany:
     return simulate(DRIFT)
 
 
-def _drifted(**knobs: object) -> SimulatedCompany:
-    return simulate(SyntheticConfig(**{**DRIFT.__dict__, "drift_start": DRIFT_START, **knobs}))
+def _drifted(**knobs: Any) -> SimulatedCompany:
+    return simulate(replace(DRIFT, drift_start=DRIFT_START, **knobs))
 
 
 def _before(df: pd.DataFrame, day: dt.date) -> pd.DataFrame:
@@ -43,41 +45,36 @@ def _after(df: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     return df[df[SNAP] >= day].reset_index(drop=True)
 
 
-def _yearly_rates(company: SimulatedCompany, kind: str) -> list[float]:
-    """Leavers of `kind` in each full 12-month window over the headcount at its start."""
+def _exit_share(company: SimulatedCompany, kind: str, start: int, months: int = 12) -> float:
+    """Share of the employees on snapshot `start` who leave (`kind`) within `months` months.
+
+    This is the rate the generator calibrates: a share of people, like IBM's 16% Attrition and
+    like the platform's labels (leavers over headcount runs higher: new hires churn early).
+    """
     dates = company.snapshot_dates()
-    heads = company.snapshots.groupby(SNAP).size()
-    exits = company.terminations[company.terminations["termination_type"] == kind]
-    rates = []
-    for start in range(0, len(dates) - 12, 12):
-        lo, hi = dates[start], dates[start + 12]
-        n = ((exits["termination_date"] > lo) & (exits["termination_date"] < hi)).sum()
-        rates.append(n / heads[lo])
-    return rates
+    snaps, terms = company.snapshots, company.terminations
+    ids = snaps.loc[snaps[SNAP] == dates[start], KEY]
+    exits = terms[(terms["termination_type"] == kind) & terms[KEY].isin(ids)]
+    return float((exits["termination_date"] < dates[start + months]).sum() / len(ids))
 
 
-def _annualized_rate(company: SimulatedCompany, kind: str, since: dt.date) -> float:
-    """Leavers of `kind` from `since` to the last snapshot, per head and year."""
-    dates = [d for d in company.snapshot_dates() if d >= since]
-    heads = company.snapshots.groupby(SNAP).size()[dates[:-1]].mean()
-    exits = company.terminations[company.terminations["termination_type"] == kind]
-    n = ((exits["termination_date"] > dates[0]) & (exits["termination_date"] < dates[-1])).sum()
-    return n / heads * 12 / (len(dates) - 1)
+def _yearly_shares(company: SimulatedCompany, kind: str) -> list[float]:
+    last = len(company.snapshot_dates()) - 12
+    return [_exit_share(company, kind, start) for start in range(0, last, 12)]
 
 
 def _exit_rate_ratio(company: SimulatedCompany, since: dt.date, flag: pd.Series) -> float:
-    """Voluntary exits within the month after each snapshot, flagged rows over the others."""
-    snaps = company.snapshots
-    rows = snaps[snaps[SNAP] >= since][[SNAP, KEY]].assign(flag=flag.loc[snaps[SNAP] >= since])
+    """Monthly voluntary exit rate of flagged snapshot rows over that of the other rows.
+
+    Each row from `since` on counts as leaving if the person quits before the next snapshot.
+    """
+    snaps, dates = company.snapshots, company.snapshot_dates()
     exits = company.terminations[company.terminations["termination_type"] == "voluntary"]
-    when = rows[KEY].map(exits.set_index(KEY)["termination_date"])
-    dates = company.snapshot_dates()
-    nxt = dict(zip(dates[:-1], dates[1:]))
-    following = rows[SNAP].map(nxt)
-    left = when.notna() & following.notna() & (when < following)
-    rows = rows[following.notna()]
-    left = left[following.notna()]
-    return left[rows["flag"]].mean() / left[~rows["flag"]].mean()
+    when = pd.to_datetime(snaps[KEY].map(exits.set_index(KEY)["termination_date"]))
+    following = pd.to_datetime(snaps[SNAP].map(dict(zip(dates[:-1], dates[1:]))))
+    window = (snaps[SNAP] >= since) & following.notna()
+    left, flag = (when < following)[window], flag[window]
+    return left[flag].mean() / left[~flag].mean()
 
 
 # -- rates -----------------------------------------------------------------------------------
@@ -86,9 +83,9 @@ def _exit_rate_ratio(company: SimulatedCompany, since: dt.date, flag: pd.Series)
 def test_voluntary_attrition_lands_in_the_13_to_19_percent_yearly_band(
     company: SimulatedCompany,
 ) -> None:
-    rates = _yearly_rates(company, "voluntary")
-    assert len(rates) == 2
-    assert all(0.13 <= r <= 0.19 for r in rates), rates
+    shares = _yearly_shares(company, "voluntary")
+    assert len(shares) == 2
+    assert all(0.13 <= r <= 0.19 for r in shares), shares
 
 
 def test_involuntary_exits_are_separate_and_driven_by_low_performance(
@@ -96,7 +93,7 @@ def test_involuntary_exits_are_separate_and_driven_by_low_performance(
 ) -> None:
     terms = company.terminations
     assert set(terms["termination_type"]) == {"voluntary", "involuntary"}
-    assert all(0.015 <= r <= 0.05 for r in _yearly_rates(company, "involuntary"))
+    assert all(0.015 <= r <= 0.05 for r in _yearly_shares(company, "involuntary"))
     last = company.snapshots.drop_duplicates(KEY, keep="last").set_index(KEY)["PerformanceRating"]
     rating = terms.set_index(KEY)["termination_type"].to_frame().join(last)
     low = rating["PerformanceRating"] <= 2
@@ -174,8 +171,10 @@ def test_snapshots_satisfy_the_contract_with_canonical_dtypes(company: Simulated
     assert (snaps["Attrition"] == "No").all()
     assert (snaps["EmployeeCount"] == 1).all() and (snaps["Over18"] == "Y").all()
     assert (snaps["StandardHours"] == 80).all()
-    coerced = contract.coerce(snaps.drop(columns=["termination_date"]))
-    pd.testing.assert_frame_equal(coerced, snaps.drop(columns=["termination_date"]))
+    # coerce() is a no-op on the output; termination_date is left out because coerce turns an
+    # all-empty date column into datetime64 NaT, where the generator keeps object None.
+    rest = snaps.drop(columns=["termination_date"])
+    pd.testing.assert_frame_equal(contract.coerce(rest), rest)
 
 
 def test_tenure_fields_are_ordered_and_careers_start_after_18(company: SimulatedCompany) -> None:
@@ -239,10 +238,12 @@ def test_employee_numbers_are_unique_per_snapshot_and_never_reused(
     assert terms[KEY].is_unique
     gone = s[KEY].map(terms.set_index(KEY)["termination_date"])
     assert not (gone.notna() & (s[SNAP] >= gone)).any(), "a leaver shows up after the exit"
-    first_seen = s.groupby(KEY)[SNAP].min()
-    hired_later = first_seen[first_seen > company.snapshot_dates()[0]]
-    assert len(hired_later) > 0
-    assert hired_later.index.min() > first_seen[first_seen == company.snapshot_dates()[0]].index.max()
+    # Each month's newcomers get numbers above every number handed out before.
+    first_seen = s.groupby(KEY)[SNAP].min().reset_index()
+    entrants = first_seen.groupby(SNAP)[KEY].agg(["min", "max"])
+    assert len(entrants) == len(company.snapshot_dates())
+    earlier_max = entrants["max"].cummax().to_numpy()[:-1]
+    assert (entrants["min"].to_numpy()[1:] > earlier_max).all()
     assert terms["termination_date"].is_monotonic_increasing
 
 
@@ -328,8 +329,9 @@ def test_overtime_drift_sets_the_overtime_share_from_drift_start(
     drifted = _drifted(drift_overtime_share=0.6)
     base, new = undrifted.snapshots, drifted.snapshots
     pd.testing.assert_frame_equal(_before(new, DRIFT_START), _before(base, DRIFT_START))
-    share = (_after(new, DRIFT_START)["OverTime"] == "Yes").groupby(_after(new, DRIFT_START)[SNAP])
-    assert share.mean().between(0.58, 0.62).all()
+    after = _after(new, DRIFT_START)
+    share = (after["OverTime"] == "Yes").groupby(after[SNAP]).mean()
+    assert share.between(0.59, 0.61).all()
     assert (_after(base, DRIFT_START)["OverTime"] == "Yes").mean() < 0.35
 
 
@@ -337,9 +339,8 @@ def test_new_job_role_appears_only_after_drift_start_and_only_in_rnd(
     undrifted: SimulatedCompany,
 ) -> None:
     drifted = _drifted(drift_new_job_role="Data Scientist")
-    new = drifted.snapshots
-    pd.testing.assert_frame_equal(_before(new, DRIFT_START), _before(undrifted.snapshots,
-                                                                     DRIFT_START))
+    base, new = undrifted.snapshots, drifted.snapshots
+    pd.testing.assert_frame_equal(_before(new, DRIFT_START), _before(base, DRIFT_START))
     after = _after(new, DRIFT_START)
     scientists = after[after["JobRole"] == "Data Scientist"]
     assert set(scientists["Department"]) == {"Research & Development"}
@@ -369,10 +370,13 @@ def test_risk_driver_drift_changes_who_leaves_after_drift_start(
     assert new_overtime < 0.8 * base_overtime, (new_overtime, base_overtime)
     assert new_commute > 1.2 * base_commute, (new_commute, base_commute)
     # The overall level stays calibrated: drift moves who leaves, not how many.
-    assert 0.12 <= _annualized_rate(drifted, "voluntary", DRIFT_START) <= 0.20
+    start = undrifted.snapshot_dates().index(DRIFT_START)
+    months = len(undrifted.snapshot_dates()) - 1 - start
+    before = _exit_share(undrifted, "voluntary", start, months)
+    after = _exit_share(drifted, "voluntary", start, months)
+    assert abs(after - before) < 0.03, (after, before)
 
 
 def test_no_drift_knob_acts_without_drift_start(undrifted: SimulatedCompany) -> None:
-    knobs = SyntheticConfig(**{**DRIFT.__dict__, "drift_income_factor": 2.0,
-                               "drift_new_job_role": "Data Scientist"})
+    knobs = replace(DRIFT, drift_income_factor=2.0, drift_new_job_role="Data Scientist")
     pd.testing.assert_frame_equal(simulate(knobs).snapshots, undrifted.snapshots)
