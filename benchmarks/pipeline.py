@@ -262,7 +262,6 @@ def stage_simulate(args: argparse.Namespace, timers: Timers) -> dict[str, Any]:
             "snapshot_rows": snapshots,
             "termination_rows": exits,
             "snapshot_dates": len(company.snapshot_dates()),
-            "snapshots_frame_mb": round(company.snapshots.memory_usage(deep=True).sum() / 2**20, 1),
         },
     }
 
