@@ -9,12 +9,15 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
+# uv installs the 137 pinned wheels in ~15 s where pip takes ~90 s; it is itself pinned.
+UV_VERSION := 0.13.9
+
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "==> installing pinned dependencies into $(VENV) (first run only, ~1.5 min)"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@echo "==> installing pinned dependencies into $(VENV) (first run only, ~20 s)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2>&1 | grep -v "is ignored" || true
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
 demo: $(STAMP)
