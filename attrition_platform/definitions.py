@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -35,7 +36,19 @@ def build_resources(env: str) -> dict[str, dg.ConfigurableResource]:
     }
 
 
+def discovered_defs() -> dg.Definitions:
+    """Everything in defs/ (assets, checks, jobs, schedules), without resources."""
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
+def asset_graph() -> list[Any]:
+    """Assets and checks, for `dg.materialize` with resources of the caller's choosing
+    (tests, benchmarks)."""
+    discovered = discovered_defs()
+    return [*(discovered.assets or []), *(discovered.asset_checks or [])]
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    discovered = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    return dg.Definitions.merge(discovered, dg.Definitions(resources=build_resources(environment())))
+    resources = dg.Definitions(resources=build_resources(environment()))
+    return dg.Definitions.merge(discovered_defs(), resources)

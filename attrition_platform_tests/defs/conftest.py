@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from attrition_platform.defs import checks, feature_assets, hris_assets, training_assets
+from attrition_platform.definitions import asset_graph
 from attrition_platform.resources.hris import HrisSource
 from attrition_platform.resources.lake import DeltaLake
 from attrition_platform.resources.mlflow_registry import MlflowRegistry
@@ -23,16 +23,7 @@ SMALL_TRAINING = {
 
 
 def all_definitions() -> list[Any]:
-    return [
-        hris_assets.hris_system,
-        hris_assets.hris_employees,
-        hris_assets.hris_terminations,
-        feature_assets.employee_features,
-        training_assets.training_set,
-        training_assets.candidate_model,
-        training_assets.model_evaluation,
-        *dg.load_asset_checks_from_modules([checks]),
-    ]
+    return asset_graph()
 
 
 def make_resources(home: Path, hris: HrisSource) -> dict[str, Any]:
