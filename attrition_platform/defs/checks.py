@@ -138,7 +138,7 @@ def training_label_leakage(lake: DeltaLake) -> dg.AssetCheckResult:
 def training_class_balance(lake: DeltaLake) -> dg.AssetCheckResult:
     """Each split holds leavers and stayers, at a plausible rate (1%–60%)."""
     df = lake.read(TRAINING_TABLE, columns=[td.SPLIT, td.LABEL])
-    rates = df.groupby(td.SPLIT)[td.LABEL].agg(["mean", "sum", "count"])
+    rates = df.groupby(td.SPLIT, observed=True)[td.LABEL].agg(["mean", "sum", "count"])
     ok = all(
         s in rates.index
         and MIN_POSITIVE_RATE <= rates.loc[s, "mean"] <= MAX_POSITIVE_RATE

@@ -99,8 +99,8 @@ def training_set(
         "lineage.mode": "static" if static else "time_aware",
     }
     version = lake.overwrite(TRAINING_TABLE, rows, lineage=lineage)
-    by_split = rows.groupby(td.SPLIT)[td.LABEL].agg(["count", "sum", "mean"])
-    by_date = rows.groupby(SNAPSHOT_DATE)[td.LABEL].mean()
+    by_split = rows.groupby(td.SPLIT, observed=True)[td.LABEL].agg(["count", "sum", "mean"])
+    by_date = rows.groupby(SNAPSHOT_DATE, observed=True)[td.LABEL].mean()
     context.log.info(f"training_set v{version}: {len(rows)} rows, {len(opted_out)} opted out")
     return dg.MaterializeResult(
         metadata={

@@ -29,6 +29,8 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
     for name in df.columns:
         typ = arrow_type(str(name))
         values = df[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object)
         if typ is not None and values.dtype == object:
             values = values.where(values.notna(), None)
         arrays.append(pa.array(values, type=typ, from_pandas=True))
@@ -105,8 +107,11 @@ class DeltaLake(dg.ConfigurableResource):
         snapshot_date: dt.date | None = None,
         columns: list[str] | None = None,
     ) -> pd.DataFrame:
+        """Rows as pandas. Text columns come back as categoricals: HR tables repeat a handful
+        of department and role names millions of times, and object strings cost ~10x the RAM."""
         filters = [(SNAPSHOT_DATE, "=", snapshot_date)] if snapshot_date else None
-        return self.table(table, version).to_pandas(columns=columns, filters=filters)
+        data = self.table(table, version).to_pyarrow_table(columns=columns, filters=filters)
+        return data.to_pandas(strings_to_categorical=True)
 
     def partition_dates(self, table: str) -> list[dt.date]:
         if not self.exists(table):
