@@ -20,10 +20,10 @@ default config, i.e. what `attrition demo` and the monthly retrain run.
 
 Reported per stage: "wall s" is the stage's work only (the child's imports, mlflow's
 included, are timed apart as import_s); "cpu s" is the CPU the child spent on that work (all
-threads); "peak MB" is the child's peak RSS (os.wait4 ru_maxrss, imports included: the
-baseline after imports is rss_after_import_mb in the JSON); "load" is the 1-minute load
-average when the stage started (anything else running on the machine inflates "wall s" but
-not "cpu s"). Progress goes to stderr; stdout gets the table, a per-stage time breakdown and,
+threads; other work on the machine inflates "wall s" but hardly "cpu s"); "peak MB" is the
+child's peak RSS (os.wait4 ru_maxrss, imports included: the baseline after imports is
+rss_after_import_mb in the JSON, the 1-minute load average before and after each stage is
+there too). Progress goes to stderr; stdout gets the table, a per-stage time breakdown and,
 last, one JSON line.
 """
 
@@ -79,6 +79,48 @@ def cpu_seconds() -> float:
 
 def size_label(employees: int, months: int) -> str:
     return f"{employees:,}x{months}"
+
+
+def tree_digest(package: Path) -> str:
+    """sha1 over the package's .py files (path and content): which code a stage measured."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def freeze_code(dest: Path) -> dict[str, Any]:
+    """Copy the attrition_platform package as it is now into `dest`; children import that copy
+    (PYTHONPATH wins over the editable install), so edits made to the working tree while the
+    benchmark runs cannot change the code between stages."""
+    import attrition_platform
+
+    package = Path(attrition_platform.__file__).resolve().parent
+    shutil.copytree(package, dest / package.name,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    repo = package.parent
+    for name in ("pyproject.toml", "dg.toml"):  # dg's project config: load_from_defs_folder
+        if (repo / name).is_file():
+            shutil.copy2(repo / name, dest / name)
+
+    def git(*cmd: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(repo), *cmd], capture_output=True,
+                                 text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", package.name)
+    return {
+        "source": str(package),
+        "git_commit": git("rev-parse", "--short=12", "HEAD"),
+        "uncommitted": dirty.splitlines() if dirty else [],
+        "sha1": tree_digest(dest / package.name),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,21 +229,11 @@ def instrument(stage: str, timers: Timers) -> None:
         timers.wrap(plots, "confusion_plot", "plots.confusion_plot")
 
 
-def all_definitions() -> list[Any]:
-    import dagster as dg
+def asset_graph() -> list[Any]:
+    """Every asset and check, as the tests materialise them (resources are ours)."""
+    from attrition_platform.definitions import asset_graph as graph
 
-    from attrition_platform.defs import checks, feature_assets, hris_assets, training_assets
-
-    return [
-        hris_assets.hris_system,
-        hris_assets.hris_employees,
-        hris_assets.hris_terminations,
-        feature_assets.employee_features,
-        training_assets.training_set,
-        training_assets.candidate_model,
-        training_assets.model_evaluation,
-        *dg.load_asset_checks_from_modules([checks]),
-    ]
+    return graph()
 
 
 def make_resources(workdir: Path, employees: int, months: int) -> dict[str, Any]:
@@ -277,7 +309,7 @@ def stage_snapshots(args: argparse.Namespace, timers: Timers) -> dict[str, Any]:
     if hris.synthetic_config() != SyntheticConfig(employees=args.employees, months=args.months):
         log("warning: HrisSource defaults differ from SyntheticConfig defaults; "
             "the simulate stage does not measure the same company")
-    definitions = all_definitions()
+    definitions = asset_graph()
     selection = dg.AssetSelection.assets(*SNAPSHOT_KEYS)
     t0 = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
@@ -288,6 +320,7 @@ def stage_snapshots(args: argparse.Namespace, timers: Timers) -> dict[str, Any]:
         log(f"snapshots: company simulated in-process in {warmup:.1f}s; "
             f"{len(dates)} partitions {dates[0]} .. {dates[-1]}")
         per_partition: list[float] = []
+        in_steps: list[float] = []
         per_step: dict[str, list[float]] = {}
         employee_rows = termination_rows = feature_rows = 0
         checks_run = checks_passed = 0
@@ -306,7 +339,9 @@ def stage_snapshots(args: argparse.Namespace, timers: Timers) -> dict[str, Any]:
             per_partition.append(time.perf_counter() - t)
             if not result.success:
                 raise RuntimeError(f"snapshot {day} failed:\n{failure_text(result)}")
-            for key, secs in step_seconds(result).items():
+            steps = step_seconds(result)
+            in_steps.append(sum(steps.values()))
+            for key, secs in steps.items():
                 per_step.setdefault(key, []).append(secs)
             employee_rows += row_count(result, "hris_employees")
             termination_rows += row_count(result, "hris_terminations")
@@ -323,9 +358,14 @@ def stage_snapshots(args: argparse.Namespace, timers: Timers) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     n = len(per_partition)
     step_totals = {k: sum(v) for k, v in per_step.items()}
-    in_steps = sum(step_totals.values())
     partitions_s = sum(per_partition)
     half = n // 2
+
+    def halves(values: list[float]) -> list[float]:
+        return [round(sum(values[:half]) / max(half, 1), 3),
+                round(sum(values[half:]) / max(n - half, 1), 3)]
+
+    overhead = [w - s for w, s in zip(per_partition, in_steps)]
     return {
         "wall_s": wall,
         "rows": employee_rows,
@@ -336,18 +376,23 @@ def stage_snapshots(args: argparse.Namespace, timers: Timers) -> dict[str, Any]:
             "partition_mean_s": round(partitions_s / n, 3),
             "partition_min_s": round(min(per_partition), 3),
             "partition_max_s": round(max(per_partition), 3),
-            "partition_first_half_mean_s": round(sum(per_partition[:half]) / max(half, 1), 3),
-            "partition_second_half_mean_s": round(sum(per_partition[half:]) / max(n - half, 1), 3),
-            "in_steps_mean_s": round(in_steps / n, 3),
-            "dagster_overhead_mean_s": round((partitions_s - in_steps) / n, 3),
+            # Means over the first and the second half of the partitions: growth with the
+            # number of partitions already stored (Delta log, Dagster event log).
+            "partition_halves_mean_s": halves(per_partition),
+            "in_steps_halves_mean_s": halves(in_steps),
+            "dagster_overhead_halves_mean_s": halves(overhead),
+            "in_steps_mean_s": round(sum(in_steps) / n, 3),
+            "dagster_overhead_mean_s": round(sum(overhead) / n, 3),
             "step_mean_s": {k: round(v / n, 4) for k, v in
                             sorted(step_totals.items(), key=lambda kv: -kv[1])},
+            "step_halves_mean_s": {k: halves(v) for k, v in per_step.items()},
             "employee_rows": employee_rows,
             "termination_rows": termination_rows,
             "feature_rows": feature_rows,
             "checks_run": checks_run,
             "checks_passed": checks_passed,
             "per_partition_s": [round(s, 3) for s in per_partition],
+            "per_partition_in_steps_s": [round(s, 3) for s in in_steps],
         },
     }
 
@@ -358,7 +403,7 @@ def stage_asset(args: argparse.Namespace, timers: Timers) -> dict[str, Any]:
 
     workdir = Path(args.workdir)
     resources = make_resources(workdir, args.employees, args.months)
-    definitions = all_definitions()
+    definitions = asset_graph()
     log(f"{args.stage}: materialising ...")
     t0 = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
@@ -414,7 +459,10 @@ def run_child(args: argparse.Namespace) -> int:
     run = {"simulate": stage_simulate, "snapshots": stage_snapshots}.get(args.stage, stage_asset)
     cpu0 = cpu_seconds()
     out = run(args, timers)
+    import attrition_platform
+
     out.update(
+        code=str(Path(attrition_platform.__file__).resolve().parent),
         stage_cpu_s=round(cpu_seconds() - cpu0, 3),
         load_avg_1m=round(os.getloadavg()[0], 2),
         stage=args.stage,
@@ -434,13 +482,16 @@ def run_child(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def run_stage(stage: str, employees: int, months: int, workdir: Path) -> dict[str, Any]:
+def run_stage(
+    stage: str, employees: int, months: int, workdir: Path, code_dir: Path
+) -> dict[str, Any]:
     result_file = workdir / f"result-{stage}.json"
     env = dict(os.environ)
     env.update(
         DAGSTER_HOME=str(workdir / "dagster"),
         ATTRITION_HOME=str(workdir),
         PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(code_dir), os.environ.get("PYTHONPATH")])),
     )
     cmd = [sys.executable, str(Path(__file__).resolve()), "--stage", stage,
            "--employees", str(employees), "--months", str(months),
@@ -465,6 +516,9 @@ def run_stage(stage: str, employees: int, months: int, workdir: Path) -> dict[st
     if proc.returncode != 0 or not result_file.exists():
         return {**base, "error": f"exit code {proc.returncode}", "wall_s": None, "rows": None}
     out = json.loads(result_file.read_text())
+    if not str(out.get("code", "")).startswith(str(code_dir)):
+        log(f"warning: {stage} imported attrition_platform from {out.get('code')}, "
+            f"not from the frozen copy in {code_dir}")
     out.update(base)
     out["wall_s"] = round(out["wall_s"], 3)
     return out
@@ -491,7 +545,7 @@ def notes(r: dict[str, Any]) -> str:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    head = ("stage", "size", "wall s", "cpu s", "peak MB", "rows", "load", "notes")
+    head = ("stage", "size", "wall s", "cpu s", "peak MB", "rows", "notes")
     rows = []
     for r in results:
         rows.append((
@@ -501,11 +555,10 @@ def print_table(results: list[dict[str, Any]]) -> None:
             "-" if r.get("stage_cpu_s") is None else f"{r['stage_cpu_s']:.2f}",
             f"{r['peak_rss_mb']:.0f}",
             "-" if r.get("rows") is None else f"{r['rows']:,}",
-            f"{r['load_avg_1m_before']:.1f}",
             notes(r),
         ))
     widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
-    right = {2, 3, 4, 5, 6}
+    right = {2, 3, 4, 5}
 
     def fmt(cells: tuple[str, ...]) -> str:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w)
@@ -527,8 +580,14 @@ def print_breakdown(results: list[dict[str, Any]], top: int = 8) -> None:
         if r["stage"] == "snapshots":
             d = r["details"]
             steps = ", ".join(f"{k} {v:.3f}" for k, v in list(d["step_mean_s"].items())[:top])
+            first, second = d["partition_halves_mean_s"]
+            s1, s2 = d["in_steps_halves_mean_s"]
+            o1, o2 = d["dagster_overhead_halves_mean_s"]
             parts.append(f"per partition: steps {d['in_steps_mean_s']:.3f}s + Dagster "
-                         f"{d['dagster_overhead_mean_s']:.3f}s; step means: {steps}")
+                         f"{d['dagster_overhead_mean_s']:.3f}s; first/second half of the "
+                         f"partitions {first:.2f}/{second:.2f}s (steps {s1:.2f}/{s2:.2f}, "
+                         f"Dagster {o1:.2f}/{o2:.2f})")
+            parts.append(f"step means: {steps}")
         elif r["stage"] != "simulate":
             d = r["details"]
             steps = ", ".join(f"{k} {v:.2f}" for k, v in d["step_s"].items())
@@ -564,12 +623,22 @@ def machine() -> dict[str, Any]:
 
 
 def run_parent(args: argparse.Namespace) -> int:
-    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    try:
+        sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        sys.exit(f"--sizes: expected comma-separated integers, got {args.sizes!r}")
+    if not sizes or not all(100 <= n <= 1_000_000 for n in sizes):
+        sys.exit("--sizes: each size must be between 100 and 1,000,000 (HrisSource's range)")
     root = Path(tempfile.mkdtemp(prefix="attrition-bench-", dir="/tmp"))
     log(f"data directory {root}" + (" (kept)" if args.keep else " (removed at the end)"))
     results: list[dict[str, Any]] = []
     started = dt.datetime.now(dt.timezone.utc)
+    code_dir = root / "code"
     try:
+        code = freeze_code(code_dir)
+        log(f"measuring attrition_platform from {code['source']} at {code['git_commit']}"
+            + (f" + {len(code['uncommitted'])} uncommitted change(s)" if code["uncommitted"]
+               else "") + f" (copied to {code_dir}, sha1 {code['sha1']})")
         for employees in sizes:
             workdir = root / f"employees-{employees}"
             (workdir / "dagster").mkdir(parents=True)
@@ -577,7 +646,7 @@ def run_parent(args: argparse.Namespace) -> int:
             (workdir / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
             for stage in STAGES:
                 log(f"=== {stage} @ {size_label(employees, args.months)}")
-                r = run_stage(stage, employees, args.months, workdir)
+                r = run_stage(stage, employees, args.months, workdir, code_dir)
                 results.append(r)
                 if r.get("error"):
                     log(f"{stage} failed ({r['error']}): skipping the rest of this size")
@@ -588,9 +657,13 @@ def run_parent(args: argparse.Namespace) -> int:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     print_table(results)
+    print(f"\ncode: attrition_platform at {code['git_commit']}"
+          + (f" + {len(code['uncommitted'])} uncommitted change(s)" if code["uncommitted"] else "")
+          + f" (sha1 {code['sha1']}); machine: {os.cpu_count()} CPUs")
     print_breakdown(results)
     report = {"benchmark": "pipeline", "started_utc": started.isoformat(timespec="seconds"),
-              "months": args.months, "sizes": sizes, "machine": machine(), "results": results}
+              "months": args.months, "sizes": sizes, "code": code, "machine": machine(),
+              "results": results}
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
         log(f"results written to {args.out}")

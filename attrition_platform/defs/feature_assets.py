@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
-from attrition_platform.defs.hris_assets import EMPLOYEES_TABLE, hris_employees
+from attrition_platform.defs.hris_assets import EMPLOYEES_TABLE, hris_employees, preview
 from attrition_platform.defs.partitions import partition_date, snapshot_partitions
 from attrition_platform.model import feature_spec as fs
 from attrition_platform.resources.lake import DeltaLake
@@ -50,6 +50,7 @@ def employee_features(context: dg.AssetExecutionContext, lake: DeltaLake) -> dg.
             "recipe_version": fs.RECIPE_VERSION,
             "features": len(fs.RAW_INPUTS) + len(fs.DERIVED),
             "derived_summary": dg.MetadataValue.md(summary.to_markdown()),
+            "preview": preview(features, [KEY, SNAPSHOT_DATE, *fs.ROW_DERIVED[:3], "income_vs_level"]),
             "table_uri": dg.MetadataValue.path(lake.uri(FEATURES_TABLE)),
         }
     )

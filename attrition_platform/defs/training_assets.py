@@ -10,7 +10,7 @@ from pydantic import Field
 from attrition_platform import plots
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
 from attrition_platform.defs.feature_assets import FEATURES_TABLE, employee_features
-from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations
+from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations, preview
 from attrition_platform.model import training_data as td
 from attrition_platform.model.bundle import ModelBundle
 from attrition_platform.model.metrics import classification_metrics, confusion
@@ -118,6 +118,7 @@ def training_set(
                 .round(4)
                 .to_markdown()
             ),
+            "preview": preview(rows, [KEY, SNAPSHOT_DATE, "JobRole", "OverTime", td.LABEL, td.SPLIT]),
             "label_rate_by_snapshot": dg.MetadataValue.md(
                 plots.line_plot(list(by_date.index), list(by_date.values), "Leaver rate", "rate")
             ),
