@@ -80,4 +80,6 @@ def test_demo_on_a_static_export_trains_and_is_idempotent(static_export: Path, t
     second = run(["demo", "--hris", str(static_export)], home, tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "already materialised, skipped" in second.stdout
+    assert "training: the latest model was trained on exactly these snapshots" in second.stdout
+    assert "models:/attrition/1" in second.stdout  # no new, identical version registered
     assert len(lake.read("employee_features")) == rows == len(pd.read_csv(static_export))
