@@ -23,8 +23,10 @@ from attrition_platform.thresholds import (
 
 
 
-def _snapshot(lake: DeltaLake, context: dg.AssetCheckExecutionContext) -> pd.DataFrame:
-    return lake.read(EMPLOYEES_TABLE, snapshot_date=partition_date(context))
+def _snapshot(
+    lake: DeltaLake, context: dg.AssetCheckExecutionContext, columns: list[str] | None = None
+) -> pd.DataFrame:
+    return lake.read(EMPLOYEES_TABLE, snapshot_date=partition_date(context), columns=columns)
 
 
 def _contract_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +63,7 @@ def hris_no_nulls(context: dg.AssetCheckExecutionContext, lake: DeltaLake) -> dg
 
 @dg.asset_check(asset=hris_employees, partitions_def=snapshot_partitions, blocking=True)
 def hris_unique_keys(context: dg.AssetCheckExecutionContext, lake: DeltaLake) -> dg.AssetCheckResult:
-    df = _snapshot(lake, context)
+    df = _snapshot(lake, context, [KEY])
     dupes = int(df.duplicated(subset=[KEY]).sum())
     return dg.AssetCheckResult(passed=dupes == 0, metadata={"duplicate_keys": dupes})
 
@@ -74,7 +76,7 @@ def hris_headcount_change(
     partial export rather than a real reorganisation."""
     day = partition_date(context)
     earlier = [d for d in lake.partition_dates(EMPLOYEES_TABLE) if d < day]
-    current = len(_snapshot(lake, context))
+    current = len(_snapshot(lake, context, [KEY]))
     if not earlier:
         return dg.AssetCheckResult(passed=True, metadata={"headcount": current, "previous": "none"})
     previous = len(lake.read(EMPLOYEES_TABLE, snapshot_date=earlier[-1], columns=[KEY]))

@@ -86,6 +86,7 @@ def training_set(
         rows = td.label_static(features[features[SNAPSHOT_DATE] == latest])
     else:
         rows = td.label_time_aware(features, terminations, config.horizon_days, known_until)
+    del features  # the labelled rows are a copy; keep one table in memory, not two
     plan = td.SplitPlan(config.validation_snapshots, config.test_snapshots, config.embargo_days)
     try:
         rows = td.assign_split(rows, plan, config.horizon_days)
