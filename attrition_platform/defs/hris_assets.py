@@ -1,5 +1,7 @@
 """HRIS extracts landed in the lake, one daily partition per snapshot date."""
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
@@ -20,6 +22,16 @@ hris_system = dg.AssetSpec(
 )
 
 
+# Both extracts are landed the same way: one Delta partition per snapshot date, from the HRIS.
+HRIS_EXTRACT: dict[str, Any] = dict(
+    partitions_def=snapshot_partitions,
+    group_name="hris",
+    kinds={"deltalake", "pandas"},
+    deps=[hris_system],
+    owners=["team:data"],
+)
+
+
 def preview(df: pd.DataFrame, columns: list[str], rows: int = 5) -> dg.MetadataValue:
     """A few rows of non-sensitive columns, so the UI shows what landed without exposing pay."""
     cols = [c for c in columns if c in df.columns]
@@ -27,11 +39,7 @@ def preview(df: pd.DataFrame, columns: list[str], rows: int = 5) -> dg.MetadataV
 
 
 @dg.asset(
-    partitions_def=snapshot_partitions,
-    group_name="hris",
-    kinds={"deltalake", "pandas"},
-    deps=[hris_system],
-    owners=["team:data"],
+    **HRIS_EXTRACT,
     description="Everyone employed on the snapshot date, as the HRIS reports it (contract-checked).",
 )
 def hris_employees(
@@ -57,11 +65,7 @@ def hris_employees(
 
 
 @dg.asset(
-    partitions_def=snapshot_partitions,
-    group_name="hris",
-    kinds={"deltalake", "pandas"},
-    deps=[hris_system],
-    owners=["team:data"],
+    **HRIS_EXTRACT,
     description="Exits (date and voluntary/involuntary) as known on the snapshot date.",
 )
 def hris_terminations(
