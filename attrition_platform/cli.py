@@ -89,7 +89,10 @@ def _check_result(result: Any, what: str) -> None:
         if event.is_step_failure:
             err = event.step_failure_data.error
             cause = err.cause if err is not None and err.cause is not None else err
-            messages.append(f"{event.step_key}: {cause.message.strip() if cause else 'failed'}")
+            text = cause.message.strip() if cause else "failed"
+            if cause is not None and cause.cls_name == "Failure":
+                text = text.split(": ", 1)[-1]  # our own explanation; the class path is noise
+            messages.append(f"{event.step_key}: {text}")
     _fail(f"{what} failed:\n  " + "\n  ".join(messages or ["see the Dagster run log"]))
 
 

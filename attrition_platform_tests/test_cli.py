@@ -83,3 +83,11 @@ def test_demo_on_a_static_export_trains_and_is_idempotent(static_export: Path, t
     assert "training: the latest model was trained on exactly these snapshots" in second.stdout
     assert "models:/attrition/1" in second.stdout  # no new, identical version registered
     assert len(lake.read("employee_features")) == rows == len(pd.read_csv(static_export))
+
+
+def test_demo_with_too_little_history_says_what_is_missing(tmp_path: Path) -> None:
+    result = run(["demo", "--employees", "150", "--months", "3"], tmp_path / "home", tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "training_set: only 0 labelled snapshot(s); the time split needs at least 7" in result.stderr
+    assert "[  3/3]" in result.stdout  # the snapshots themselves landed, with progress shown
