@@ -35,7 +35,9 @@ class TrainingSetConfig(dg.Config):
 class CandidateModelConfig(dg.Config):
     """XGBoost hyper-parameters (defaults: regularised shallow trees)."""
 
-    max_depth: int = Field(default=2, ge=1, le=10, description="Tree depth (2 = pairwise interactions).")
+    max_depths: list[int] = Field(
+        default=[2, 3], min_length=1, description="Tree depths tried; best validation PR AUC wins."
+    )
     learning_rate: float = Field(default=0.05, gt=0, le=1, description="Shrinkage per round.")
     max_rounds: int = Field(default=600, ge=1, description="Upper bound; early stopping picks.")
     early_stopping_rounds: int = Field(default=50, ge=1)
@@ -49,7 +51,9 @@ class CandidateModelConfig(dg.Config):
     seed: int = 42
 
     def recipe(self) -> RecipeParams:
-        return RecipeParams(**self.model_dump())
+        values = self.model_dump()
+        values["max_depths"] = tuple(values["max_depths"])
+        return RecipeParams(**values)
 
 
 def split_frames(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -170,7 +174,13 @@ def candidate_model(
     with mlflow.start_run(f"candidate-{context.run.run_id[:8]}", {"dagster_run_id": context.run.run_id}) as run:
         import mlflow as mlf
 
-        mlf.log_params({**params.to_dict(), "best_iteration": bundle.metadata["best_iteration"]})
+        mlf.log_params(
+            {
+                **params.to_dict(),
+                "best_iteration": bundle.metadata["best_iteration"],
+                "max_depth": bundle.metadata["max_depth"],
+            }
+        )
         mlf.log_params({f"delta_version.{k}": v for k, v in delta_versions.items()})
         mlf.log_metrics({f"val_{k}": v for k, v in val_metrics.items() if np.isfinite(v)})
         mlf.log_metric("threshold", bundle.threshold)
@@ -189,6 +199,10 @@ def candidate_model(
             "model_uri": mlflow.model_uri(version),
             "mlflow_run_id": run_id,
             "best_iteration": bundle.metadata["best_iteration"],
+            "max_depth": bundle.metadata["max_depth"],
+            "validation_pr_auc_by_depth": dg.MetadataValue.json(
+                bundle.metadata["validation_pr_auc_by_depth"]
+            ),
             "threshold": round(bundle.threshold, 4),
             "training_rows": len(train),
             "delta_versions": dg.MetadataValue.json(delta_versions),
