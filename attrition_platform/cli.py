@@ -217,16 +217,15 @@ def cv(
     from attrition_platform.hris.file_source import read_export
     from attrition_platform.model import training_data as td
     from attrition_platform.model.cv import cross_validate
-    from attrition_platform.resources.hris import HrisSource
+    from attrition_platform.resources.hris import exits_known_by
 
     try:
         table = read_export(hris)
     except (contract.ContractError, ValueError, OSError) as exc:
         _fail(str(exc))
     if contract.is_time_aware(table):
-        source = HrisSource(kind="file", path=str(hris))
         known = max(table[contract.SNAPSHOT_DATE])
-        rows = td.label_time_aware(table, source.terminations_as_of(known), horizon_days, known)
+        rows = td.label_time_aware(table, exits_known_by(table, known), horizon_days, known)
         rows = rows[~rows["opt_out"].astype(bool)]
     else:
         rows = td.label_static(table)

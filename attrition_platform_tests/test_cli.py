@@ -91,3 +91,16 @@ def test_demo_with_too_little_history_says_what_is_missing(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr + result.stdout
     assert "training_set: only 0 labelled snapshot(s); the time split needs at least 7" in result.stderr
     assert "[  3/3]" in result.stdout  # the snapshots themselves landed, with progress shown
+
+
+def test_cv_on_a_time_aware_export_labels_from_its_exits(tmp_path: Path) -> None:
+    export = tmp_path / "company.parquet"
+    made = run(["generate", "--out", str(export), "--employees", "400", "--months", "14"], tmp_path, tmp_path)
+    assert made.returncode == 0, made.stderr
+    result = run(["cv", "--hris", str(export), "--folds", "2", "--repeats", "1"], tmp_path, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    table = pd.read_parquet(export)
+    # Only snapshots whose 180-day horizon has elapsed are labelled, opted-out people excluded.
+    assert 0 < report["rows"] < len(table[~table["opt_out"]])
+    assert 0 < report["leavers"] < report["rows"]

@@ -115,9 +115,9 @@ def features_not_after_snapshot(
 def training_label_leakage(lake: DeltaLake) -> dg.AssetCheckResult:
     """Leakage guard on the split: every training label window closes before validation starts,
     and validation/test rows are later than every training row."""
-    df = lake.read(TRAINING_TABLE)
-    version = lake.version(TRAINING_TABLE)
-    lineage = lake.lineage(TRAINING_TABLE, int(version or 0))
+    version = int(lake.version(TRAINING_TABLE) or 0)
+    df = lake.read(TRAINING_TABLE, version=version, columns=[KEY, SNAPSHOT_DATE, td.SPLIT])
+    lineage = lake.lineage(TRAINING_TABLE, version)
     if lineage.get("lineage.mode") == "static":
         overlap = set(df.loc[df[td.SPLIT] == "train", KEY]) & set(df.loc[df[td.SPLIT] == "test", KEY])
         return dg.AssetCheckResult(passed=not overlap, metadata={"employees_in_train_and_test": len(overlap)})

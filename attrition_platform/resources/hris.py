@@ -170,13 +170,18 @@ class HrisSource(dg.ConfigurableResource):
         """Exits recorded with a termination date on or before `as_of`."""
         if self.kind == "synthetic":
             return self._company().terminations_as_of(as_of)  # type: ignore[attr-defined]
-        table = self._table()
-        if "termination_date" not in table.columns:
-            return _empty_terminations()
-        rows = table[table["termination_date"].notna()]
-        rows = rows[rows["termination_date"] <= as_of]
-        out = rows[[KEY, "termination_date", "termination_type"]].drop_duplicates(KEY, keep="last")
-        return out.sort_values(["termination_date", KEY]).reset_index(drop=True)
+        return exits_known_by(self._table(), as_of)
+
+
+def exits_known_by(table: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """The exits an export records with a termination date on or before `as_of`, one per
+    employee (an export repeats a leaver's exit on every row of theirs)."""
+    if "termination_date" not in table.columns:
+        return _empty_terminations()
+    rows = table[table["termination_date"].notna()]
+    rows = rows[rows["termination_date"] <= as_of]
+    out = rows[[KEY, "termination_date", "termination_type"]].drop_duplicates(KEY, keep="last")
+    return out.sort_values(["termination_date", KEY]).reset_index(drop=True)
 
 
 def _parse_date(field: str, value: str) -> dt.date:

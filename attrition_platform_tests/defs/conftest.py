@@ -22,10 +22,6 @@ SMALL_TRAINING = {
 }
 
 
-def all_definitions() -> list[Any]:
-    return asset_graph()
-
-
 def make_resources(home: Path, hris: HrisSource) -> dict[str, Any]:
     return {
         "hris": hris,
@@ -39,7 +35,7 @@ def make_resources(home: Path, hris: HrisSource) -> dict[str, Any]:
 
 def materialize_snapshot(resources: dict[str, Any], day: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        all_definitions(),
+        asset_graph(),
         selection=dg.AssetSelection.assets(*SNAPSHOT_KEYS),
         partition_key=day,
         resources=resources,
@@ -49,7 +45,7 @@ def materialize_snapshot(resources: dict[str, Any], day: str, instance: dg.Dagst
 
 def materialize_training(resources: dict[str, Any], instance: dg.DagsterInstance, **kw: Any) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        all_definitions(),
+        asset_graph(),
         selection=dg.AssetSelection.assets(*TRAINING_KEYS),
         resources=resources,
         instance=instance,
