@@ -178,7 +178,7 @@ def instrument(stage: str, timers: Timers) -> None:
     import xgboost
 
     from attrition_platform import plots
-    from attrition_platform.defs import checks, feature_assets, hris_assets, training_assets
+    from attrition_platform.defs import feature_assets, hris_assets, hris_checks, training_assets
     from attrition_platform.model import recipe
     from attrition_platform.model import training_data as td
     from attrition_platform.model.bundle import ModelBundle
@@ -195,7 +195,7 @@ def instrument(stage: str, timers: Timers) -> None:
         timers.wrap(HrisSource, "terminations_as_of", "hris.terminations_as_of")
         timers.wrap(feature_assets, "build_features")
         timers.wrap(hris_assets, "preview")
-        timers.wrap(checks.contract, "find_violations", "contract.find_violations")
+        timers.wrap(hris_checks.contract, "find_violations", "contract.find_violations")
     elif stage == "training_set":
         timers.wrap(td, "label_time_aware", "training_data.label_time_aware")
         timers.wrap(td, "assign_split", "training_data.assign_split")
