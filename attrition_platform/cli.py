@@ -118,6 +118,7 @@ def demo(
     import dagster as dg
 
     from attrition_platform import contract
+    from attrition_platform.defs.partitions import register_snapshot_dates
     from attrition_platform.resources.hris import HrisError, hris_from_env
 
     t0 = time.perf_counter()
@@ -140,7 +141,8 @@ def demo(
     definitions = defs()
     instance = dg.DagsterInstance.get()
     done = set() if refresh else instance.get_materialized_partitions(dg.AssetKey("employee_features"))
-    snapshot_job = definitions.resolve_job_def("daily_snapshot")
+    snapshot_job = definitions.resolve_job_def("snapshot")
+    register_snapshot_dates(instance, dates)
     quiet = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     for i, day in enumerate(dates, 1):
         key = day.isoformat()

@@ -301,6 +301,7 @@ def stage_simulate(args: argparse.Namespace, timers: Timers) -> dict[str, Any]:
 def stage_snapshots(args: argparse.Namespace, timers: Timers) -> dict[str, Any]:
     import dagster as dg
 
+    from attrition_platform.defs.partitions import register_snapshot_dates
     from attrition_platform.hris.synthetic import SyntheticConfig
 
     workdir = Path(args.workdir)
@@ -316,6 +317,7 @@ def stage_snapshots(args: argparse.Namespace, timers: Timers) -> dict[str, Any]:
         # The HRIS resource simulates the company on first use (lru_cache): timed apart so the
         # per-partition figures are the steady state.
         dates = hris.extract_dates()
+        register_snapshot_dates(instance, dates)
         warmup = time.perf_counter() - t0
         log(f"snapshots: company simulated in-process in {warmup:.1f}s; "
             f"{len(dates)} partitions {dates[0]} .. {dates[-1]}")

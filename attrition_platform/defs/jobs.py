@@ -1,17 +1,18 @@
-"""Jobs and schedules: daily snapshots, monthly full retrain (both off until switched on)."""
+"""Jobs, the sensor that lands new HRIS extracts, and the monthly retrain (all off until switched on)."""
 
 import dagster as dg
 
-from attrition_platform.defs.partitions import snapshot_partitions
+from attrition_platform.defs.partitions import new_snapshot_keys, snapshot_partitions
+from attrition_platform.resources.hris import HrisSource
 
 SNAPSHOT_ASSETS = ["hris_employees", "hris_terminations", "employee_features"]
 TRAINING_ASSETS = ["training_set", "candidate_model", "model_evaluation"]
 
-daily_snapshot_job = dg.define_asset_job(
-    "daily_snapshot",
+snapshot_job = dg.define_asset_job(
+    "snapshot",
     selection=dg.AssetSelection.assets(*SNAPSHOT_ASSETS),
     partitions_def=snapshot_partitions,
-    description="Land today's HRIS extract and build its feature snapshot.",
+    description="Land one HRIS extract and build its feature snapshot (one partition per extract date).",
 )
 
 train_model_job = dg.define_asset_job(
@@ -20,9 +21,24 @@ train_model_job = dg.define_asset_job(
     description="Rebuild the training set, train a challenger and evaluate it on the holdout window.",
 )
 
-daily_snapshot_schedule = dg.build_schedule_from_partitioned_job(
-    daily_snapshot_job, hour_of_day=2, minute_of_hour=0
+
+@dg.sensor(
+    job=snapshot_job,
+    minimum_interval_seconds=3600,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Asks the HRIS for its extract dates; registers each new date as a partition and "
+    "requests one snapshot run for it (run key = the date, so a date is landed once).",
 )
+def hris_extract_sensor(context: dg.SensorEvaluationContext, hris: HrisSource) -> dg.SensorResult | dg.SkipReason:
+    new = new_snapshot_keys(context.instance, hris.extract_dates())
+    if not new:
+        return dg.SkipReason("no new HRIS extract dates")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=key, partition_key=key) for key in new],
+        dynamic_partitions_requests=[snapshot_partitions.build_add_request(new)],
+        cursor=new[-1],
+    )
+
 
 monthly_retrain_schedule = dg.ScheduleDefinition(
     name="monthly_retrain",
@@ -30,3 +46,4 @@ monthly_retrain_schedule = dg.ScheduleDefinition(
     cron_schedule="0 4 1 * *",
     description="Full retrain on the first of each month.",
 )
+

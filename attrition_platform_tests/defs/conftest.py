@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -7,6 +8,7 @@ import dagster as dg
 import pytest
 
 from attrition_platform.definitions import asset_graph
+from attrition_platform.defs.partitions import register_snapshot_dates
 from attrition_platform.resources.hris import HrisSource
 from attrition_platform.resources.lake import DeltaLake
 from attrition_platform.resources.mlflow_registry import MlflowRegistry
@@ -34,6 +36,7 @@ def make_resources(home: Path, hris: HrisSource) -> dict[str, Any]:
 
 
 def materialize_snapshot(resources: dict[str, Any], day: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    register_snapshot_dates(instance, [dt.date.fromisoformat(day)])
     return dg.materialize(
         asset_graph(),
         selection=dg.AssetSelection.assets(*SNAPSHOT_KEYS),

@@ -65,7 +65,7 @@ def test_checks_cover_contract_keys_leakage_and_balance(definitions: dg.Definiti
 
 
 def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
-    snapshot = definitions.resolve_job_def("daily_snapshot")
+    snapshot = definitions.resolve_job_def("snapshot")
     train = definitions.resolve_job_def("train_model")
     assert snapshot.partitions_def is not None
     assert {k.to_user_string() for k in snapshot.asset_layer.executable_asset_keys} == {
@@ -75,7 +75,26 @@ def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
         "training_set", "candidate_model", "model_evaluation",
     }
     crons = {s.name: s.cron_schedule for s in definitions.schedules or []}
-    assert crons == {"daily_snapshot_schedule": "0 2 * * *", "monthly_retrain": "0 4 1 * *"}
+    assert crons == {"monthly_retrain": "0 4 1 * *"}
+    sensors = {s.name: s.job_name for s in definitions.sensors or []}
+    assert sensors == {"hris_extract_sensor": "snapshot"}
+
+
+def test_partitions_are_the_extract_dates_the_hris_reports(definitions: dg.Definitions) -> None:
+    """The sensor registers exactly the source's extract dates (monthly for the demo company),
+    asks for one run per new date, and asks for nothing once they are registered."""
+    sensor = definitions.resolve_sensor_def("hris_extract_sensor")
+    hris = (definitions.resources or {})["hris"]
+    dates = [d.isoformat() for d in hris.extract_dates()]
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"hris": hris})
+        result = sensor(context)
+        assert [r.partition_key for r in result.run_requests] == dates
+        assert [r.run_key for r in result.run_requests] == dates
+        assert all(d.endswith("-01") for d in dates) and len(dates) == 36
+        instance.add_dynamic_partitions("snapshot_date", dates)
+        again = sensor(dg.build_sensor_context(instance=instance, resources={"hris": hris}))
+        assert isinstance(again, dg.SkipReason)
 
 
 def test_resources_follow_the_data_directory(definitions: dg.Definitions, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from attrition_platform.defs.hris_assets import hris_employees
+from attrition_platform.defs.partitions import register_snapshot_dates
 from attrition_platform.resources.hris import HrisSource
 from attrition_platform_tests.defs.conftest import make_resources, materialize_snapshot
 from attrition_platform_tests.hris.factories import time_aware_rows
@@ -81,6 +82,7 @@ def test_a_date_without_an_extract_fails_with_the_dates_that_exist(tmp_path: Pat
     path = tmp_path / "export.csv"
     _export().to_csv(path, index=False)
     resources = make_resources(tmp_path, HrisSource(kind="file", path=str(path)))
+    register_snapshot_dates(instance, [dt.date(2024, 3, 5)])
     result = dg.materialize(
         [hris_employees],
         partition_key="2024-03-05",
