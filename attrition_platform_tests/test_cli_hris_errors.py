@@ -79,6 +79,7 @@ def test_generate_to_an_unsupported_or_unwritable_path_is_one_line(
     (tmp_path / "a_file").write_text("not a directory")
     (tmp_path / "a_directory.csv").mkdir()
     out = tmp_path / target
-    result = run(["generate", "--out", str(out), "--employees", "100", "--months", "2"], tmp_path / "home")
+    args = ["generate", "--out", str(out), "--employees", "100", "--months", "2"]
+    result = run(args, tmp_path / "home")
     assert fragment in refused_line(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_directory.csv", "a_file"]

@@ -24,11 +24,11 @@ TABLE = "hris_export"
 EMPLOYEES, MONTHS = 200, 30
 
 
-def run(args: list[str], home: Path, extra: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], home: Path, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATTRITION_", "DAGSTER_"))}
     env.update(extra, ATTRITION_HOME=str(home))
     return subprocess.run(
-        [ATTRITION, *args], capture_output=True, text=True, env=env, cwd=home.parent, timeout=timeout
+        [ATTRITION, *args], capture_output=True, text=True, env=env, cwd=home.parent, timeout=900
     )
 
 

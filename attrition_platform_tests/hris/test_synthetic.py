@@ -333,7 +333,8 @@ def _voluntary_share_after(company: SimulatedCompany) -> float:
 def test_income_drift_multiplies_income_from_drift_start_only(undrifted: SimulatedCompany) -> None:
     drifted = _drifted(drift_income_factor=1.5)
     _assert_untouched_before_drift_start(drifted, undrifted)
-    after_base, after_new = _after(undrifted.snapshots, DRIFT_START), _after(drifted.snapshots, DRIFT_START)
+    after_base = _after(undrifted.snapshots, DRIFT_START)
+    after_new = _after(drifted.snapshots, DRIFT_START)
     ratio = after_new["MonthlyIncome"] / after_base["MonthlyIncome"]
     assert ratio.between(1.499, 1.501).all()
     # Income is a reporting change only: the same people, the same exits.
