@@ -87,7 +87,7 @@ def _check_header(path: Path, source: str) -> None:
     pandas would take the first employee's values as column names, and the contract would then
     list them as unknown columns: a person's record printed in an error message.
     """
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         first = next(csv.reader(handle), None)
     if first is not None and contract.header_looks_like_data(first):
         raise contract.ContractError(

@@ -70,7 +70,7 @@ def read_sql(url: str, *, table: str | None = None, query: str | None = None) ->
                 transaction.rollback()
     finally:
         engine.dispose()
-    if df.empty:
+    if len(df) == 0:
         raise SqlSourceError(
             f"HRIS {source} returned no rows: an empty extract is refused (it would empty the "
             "snapshot); check the table or the query's filter"
