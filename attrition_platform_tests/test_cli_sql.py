@@ -70,8 +70,12 @@ def test_demo_on_a_sql_table_lands_the_snapshots_and_trains(
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"HRIS: sql, {MONTHS} snapshot(s)" in result.stdout
     assert "=== attrition demo summary ===" in result.stdout
-    # The URL's password reached the database through the environment, never the output.
+    # The URL's password reached the database through the environment: not the output, nor
+    # any run config, event log, table or model stored in the data directory.
     assert READER_PASSWORD not in result.stdout + result.stderr
+    stored = [p for p in home.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".db" or p.name.endswith(".sqlite") for p in stored)
+    assert [p for p in stored if READER_PASSWORD.encode() in p.read_bytes()] == []
 
     lake = DeltaLake(root=str(home / "lake"))
     dates = sorted(set(export_table[contract.SNAPSHOT_DATE]))
