@@ -18,7 +18,7 @@ from attrition_platform.resources.lake import DeltaLake
 from attrition_platform_tests.conftest import READER_PASSWORD
 
 ATTRITION = str(Path(sys.executable).with_name("attrition"))
-TABLE = "hris_export"
+TABLE = "hris_cli_export"
 # Enough months for the time split: labelled snapshots (those whose 180-day horizon has
 # elapsed) must fill test + validation + an embargo + some training.
 EMPLOYEES, MONTHS = 200, 30
