@@ -249,11 +249,14 @@ def generate(
     static: bool = typer.Option(False, help="One snapshot labelled with Attrition (IBM layout)."),
 ) -> None:
     """Write a synthetic HRIS export in the contract's layout (for trying the file source)."""
-    from attrition_platform.hris.export import write_synthetic_export
+    from attrition_platform.hris.export import ExportTargetError, write_synthetic_export
     from attrition_platform.hris.synthetic import SyntheticConfig
 
-    config = SyntheticConfig(employees=employees, months=months, seed=seed)
-    rows = write_synthetic_export(config, out, static=static)
+    try:
+        config = SyntheticConfig(employees=employees, months=months, seed=seed)
+        rows = write_synthetic_export(config, out, static=static)
+    except (ExportTargetError, ValueError) as exc:
+        _fail(str(exc))
     typer.echo(f"wrote {rows} rows to {out}")
 
 

@@ -8,6 +8,10 @@ validates requests with the same domains.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,14 +137,55 @@ _INT64_LIMIT = float(2**63)
 _ISO_DATE_TEXT = r"\d{4}-\d{2}-\d{2}"
 
 
+# The timezone part of an ISO date-time: Z, +01, +0100 or +01:00 after a time of day.
+_TIME_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$")
+
+
 def _to_dates(s: pd.Series) -> pd.Series:
     """Parse every value on its own as ISO 8601.
 
     Without a format pandas infers one from the first value and applies it to all, so one odd
     first row made every correct row look wrong, and coerce() could then fail on a value that
-    find_violations() had accepted.
+    find_violations() had accepted. Mixed timezone offsets are reported by find_violations
+    (`_offset_outliers`); pandas' own warning about them says nothing a user can act on.
     """
-    return pd.to_datetime(s, errors="coerce", format="ISO8601")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return pd.to_datetime(s, errors="coerce", format="ISO8601")
+
+
+def _offset(value: object) -> str:
+    """A date value's timezone offset as text ('' for a plain date or a naive date-time)."""
+    if isinstance(value, str):
+        found = _TIME_OFFSET.search(value.strip())
+        if not found or not found.group(1):
+            return ""
+        raw = found.group(1)
+        if raw == "Z":
+            return "+00:00"
+        digits = raw[1:].replace(":", "").ljust(4, "0")
+        return f"{raw[0]}{digits[:2]}:{digits[2:]}"
+    if isinstance(value, dt.datetime):
+        offset = value.utcoffset()
+        if offset is None:
+            return ""
+        minutes = int(offset.total_seconds() // 60)
+        sign = "-" if minutes < 0 else "+"
+        return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return ""
+
+
+def _offset_outliers(s: pd.Series, present: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct timezone offsets of a date column, and the rows that differ from its most
+    common one. One offset (or none) for a whole column gives an unambiguous date per row;
+    several mean the export mixed clocks, and pandas cannot even parse such a column as one."""
+    offsets = pd.Series([_offset(v) for v in s], index=s.index).where(present, None)
+    counts = offsets.dropna().value_counts()
+    if len(counts) <= 1:
+        return [], np.zeros(len(s), dtype=bool)
+    common = counts.index[0]
+    odd = present & (offsets != common).to_numpy(dtype=bool)
+    return sorted(v or "none" for v in counts.index), odd
 
 
 class ContractError(ValueError):
@@ -149,6 +194,10 @@ class ContractError(ValueError):
     def __init__(self, source: str, problems: list[str]):
         self.source = source
         self.problems = problems
+        if len(problems) == 1:
+            # One problem, one line: what a terminal or a log search handles best.
+            super().__init__(f"HRIS extract {source} breaks the data contract: {problems[0]}")
+            return
         body = "\n".join(f"  - {p}" for p in problems)
         super().__init__(
             f"HRIS extract {source} breaks the data contract ({len(problems)} problem(s)):\n{body}"
@@ -236,11 +285,13 @@ def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> 
             if bad.any():
                 v.add(col.name, f"value outside the domain ({col.describe()})", rownum[bad])
         elif col.kind == "date":
+            parsed: pd.Series | None = None
             if pd.api.types.is_numeric_dtype(s):
                 # to_datetime would read numbers (20240131) as epoch nanoseconds: 1970.
                 bad = present
             else:
-                bad = present & _to_dates(s).isna().to_numpy()
+                parsed = _to_dates(s)
+                bad = present & parsed.isna().to_numpy()
                 # ISO 8601 also allows 20240131; the contract (and every reader) wants dashes.
                 text = s.map(lambda x: isinstance(x, str)).to_numpy(dtype=bool)
                 if text.any():
@@ -248,6 +299,17 @@ def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> 
                     bad |= present & text & ~iso.to_numpy(dtype=bool)
             if bad.any():
                 v.add(col.name, "expected a date (YYYY-MM-DD)", rownum[bad])
+            # Several offsets leave pandas with objects instead of datetimes (and coerce() could
+            # not take `.dt.date` of them); only then is the per-value look needed.
+            mixed = parsed is not None and not pd.api.types.is_datetime64_any_dtype(parsed)
+            offsets, odd = _offset_outliers(s, present & ~bad) if mixed else ([], bad & False)
+            if odd.any():
+                v.add(
+                    col.name,
+                    f"mixed timezone offsets ({', '.join(offsets)}): give plain dates "
+                    "(YYYY-MM-DD) or one offset for the whole column",
+                    rownum[odd],
+                )
         elif col.kind == "bool":
             as_str = s.astype("string").str.lower()
             bad = present & ~as_str.isin(["true", "false", "1", "0", "yes", "no"]).to_numpy(
@@ -261,6 +323,47 @@ def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> 
         if dup.any():
             v.add(KEY, f"duplicate key {' + '.join(keys)}", rownum[dup])
     return v.problems
+
+
+def require_rows(df: pd.DataFrame, source: str) -> None:
+    """Refuse an extract without rows: loading it would silently empty the snapshot."""
+    if len(df) == 0:
+        raise ContractError(
+            source, ["no rows: the extract has no employees (only a header?); refused"]
+        )
+
+
+def header_looks_like_data(names: Sequence[str]) -> bool:
+    """True when a file's first line reads like an employee record rather than column names.
+
+    A CSV exported without its header makes the first employee's values the column names;
+    reporting them as "unknown columns" would print a person's record. Most names then are
+    not contract columns (in any case) and look like values: numbers, dates, flags or
+    contract category values.
+    """
+    if not names:
+        return False
+    known = {c.lower() for c in COLUMNS}
+    values = {v.lower() for c in COLUMNS.values() for v in c.categories} | {
+        "true", "false", "yes", "no", "y", "n"
+    }
+
+    def looks_like_value(name: str) -> bool:
+        text = name.strip()
+        if not text or text.lower() in values or re.match(_ISO_DATE_TEXT, text):
+            return True
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    unknown = [n for n in names if n.strip().lower() not in known]
+    return len(unknown) * 2 > len(names) and sum(map(looks_like_value, unknown)) * 2 >= len(unknown)
+
+
+def expected_header_hint(count: int = 6) -> str:
+    return ", ".join(list(COLUMNS)[:count]) + ", ..."
 
 
 def validate(df: pd.DataFrame, source: str, *, allow_new_categories: bool = False) -> None:

@@ -23,6 +23,10 @@ import pytest
 
 _PG_USER = "postgres"
 _DATABASE = "attrition_test"
+# A second role that must log in with a password (the superuser is trusted), so that a wrong
+# password is really refused: the SQL source's masking of it can then be tested.
+READER_USER = "hr_reader"
+READER_PASSWORD = "Sup3r-Secret-Pw"
 _START_ATTEMPTS = 3
 
 
@@ -82,6 +86,12 @@ class _Cluster:
             )
         return done
 
+    def require_password(self, role: str) -> None:
+        """Put a password rule for `role` ahead of initdb's `trust` lines (first match wins)."""
+        hba = self.data / "pg_hba.conf"
+        rule = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+        hba.write_text(rule + hba.read_text())
+
     def log_tail(self) -> str:
         try:
             return "server log:\n" + "\n".join(self.log.read_text().splitlines()[-20:])
@@ -92,6 +102,7 @@ class _Cluster:
         """Start on a free port, retrying in case another process grabbed it in between."""
         self.run("initdb", "-D", str(self.data), "-A", "trust", "-U", _PG_USER,
                  "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
+        self.require_password(READER_USER)
         error: Exception | None = None
         for _ in range(_START_ATTEMPTS):
             port = _free_port()
@@ -144,3 +155,20 @@ def postgres_url() -> Iterator[str]:
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_reader_url(postgres_url: str) -> str:
+    """URL of the same database for a role that must give its password (READER_PASSWORD) and
+    may read every table in `public`, including tables created later by the superuser."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {READER_USER} LOGIN PASSWORD '{READER_PASSWORD}'"))
+        conn.execute(sa.text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_USER}"))
+        conn.execute(sa.text(
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READER_USER}"
+        ))
+    engine.dispose()
+    return postgres_url.replace(f"//{_PG_USER}@", f"//{READER_USER}:{READER_PASSWORD}@")

@@ -9,6 +9,7 @@ year after it, no date columns.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -41,13 +42,51 @@ def synthetic_export(config: SyntheticConfig, *, static: bool = False) -> pd.Dat
     return rows.reset_index(drop=True)
 
 
+class ExportTargetError(ValueError):
+    """The export cannot be written where asked; one line naming the path and the reason."""
+
+
 def write_synthetic_export(config: SyntheticConfig, out: Path, *, static: bool = False) -> int:
+    """Write the export and return its row count.
+
+    The target is checked before the simulation (which can take a while) and written to a
+    temporary name first, so a failure never leaves a half-written export under `out`.
+    """
+    kind = _target_kind(out)
+    _prepare_directory(out)
     df = synthetic_export(config, static=static)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        df.to_parquet(out, index=False)
-    elif out.suffix.lower() == ".csv":
-        df.to_csv(out, index=False)
-    else:
-        raise ValueError(f"--out must end in .csv or .parquet, not {out.suffix!r}")
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        if kind == "parquet":
+            df.to_parquet(partial, index=False)
+        else:
+            df.to_csv(partial, index=False)
+        partial.replace(out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ExportTargetError(f"cannot write {out}: {exc.strerror or exc}") from None
     return len(df)
+
+
+def _target_kind(out: Path) -> str:
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        shown = f"not {out.suffix!r}" if out.suffix else "the name has no suffix"
+        raise ExportTargetError(f"--out {out}: expected a .csv or .parquet file ({shown})")
+    return suffix[1:]
+
+
+def _prepare_directory(out: Path) -> None:
+    if out.is_dir():
+        raise ExportTargetError(f"cannot write {out}: it is a directory")
+    blocking = next((p for p in (out.parent, *out.parent.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise ExportTargetError(f"cannot write {out}: {blocking} is a file, not a directory")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportTargetError(
+            f"cannot write {out}: cannot create {out.parent} ({exc.strerror or exc})"
+        ) from None
+    if not os.access(out.parent, os.W_OK):
+        raise ExportTargetError(f"cannot write {out}: {out.parent} is not writable")

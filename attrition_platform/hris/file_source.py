@@ -9,6 +9,7 @@ stored partitions can never disagree.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Literal
 
@@ -53,6 +54,7 @@ def read_export(path: str | Path) -> pd.DataFrame:
     source = str(path)
     try:
         if kind == "csv":
+            _check_header(path, source)
             df = pd.read_csv(path)
         else:
             df = pd.read_parquet(path)
@@ -65,10 +67,33 @@ def read_export(path: str | Path) -> pd.DataFrame:
         raise contract.ContractError(
             source, [f"file: not a readable {kind} export ({exc})"]
         ) from None
+    except csv.Error as exc:
+        raise contract.ContractError(
+            source, [f"file: not a readable {kind} export ({exc})"]
+        ) from None
     except UnicodeDecodeError as exc:
         # The default message quotes the undecodable bytes, which are part of a record.
         raise contract.ContractError(
             source, [f"file: not UTF-8 text (first bad byte at offset {exc.start})"]
         ) from None
+    contract.require_rows(df, source)
     contract.validate(df, source)
     return contract.coerce(df)
+
+
+def _check_header(path: Path, source: str) -> None:
+    """Refuse a CSV whose first line is a record, without repeating any of it.
+
+    pandas would take the first employee's values as column names, and the contract would then
+    list them as unknown columns: a person's record printed in an error message.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        first = next(csv.reader(handle), None)
+    if first is not None and contract.header_looks_like_data(first):
+        raise contract.ContractError(
+            source,
+            [
+                "file: the first line does not look like a header: expected column names such "
+                f"as {contract.expected_header_hint()} (add the header row to the export)"
+            ],
+        )

@@ -21,52 +21,132 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 _MAX_LISTED_TABLES = 20
 
 
+class SqlSourceError(ValueError):
+    """A problem with the HRIS database a user can fix: URL, driver, server, credentials,
+    table or query. The message is one line and never holds the URL's password."""
+
+
 def read_sql(url: str, *, table: str | None = None, query: str | None = None) -> pd.DataFrame:
     """Load an HRIS table or query result in the lake's canonical dtypes, or refuse it whole.
 
-    The statement runs in a transaction that is rolled back, so a query with side effects
-    leaves the HR database untouched. Errors never show the URL's password, and contract
+    The HR database is someone else's system of record, so reading must never be able to
+    change it: a query must be exactly one statement (`DELETE ...; COMMIT; SELECT ...` is
+    refused before connecting) and it runs inside a READ ONLY transaction that is rolled back
+    afterwards, so even a writable CTE is refused by the server. An empty result is refused too:
+    it would silently empty the snapshot. Errors never show the URL's password, and contract
     problems name columns and 1-based result rows, never values (the rows are personal data).
     """
     if (table is None) == (query is None):
         raise ValueError("read_sql needs exactly one of table= or query=")
     schema, name = _split_table(table) if table is not None else (None, None)
-    if query is not None and not query.strip():
-        raise ValueError("read_sql got an empty query")
+    statement = _single_statement(query) if query is not None else None
 
     parsed = _parse_url(url)
     shown = parsed.render_as_string(hide_password=True)
-    engine = sa.create_engine(parsed)
+    engine = _engine(parsed, shown)
     try:
         try:
             conn = engine.connect()
-        except sa.exc.DBAPIError as exc:
-            raise ConnectionError(
+        except sa.exc.SQLAlchemyError as exc:
+            raise SqlSourceError(
                 f"cannot connect to the HRIS database {shown}: {_reason(exc, parsed)}"
             ) from None
         with conn:
-            if name is not None:
-                source = f"table {table!r} at {shown}"
-                df = _read_table(conn, schema, name, source)
-            else:
-                source = f"query at {shown}"
-                try:
-                    df = pd.read_sql(sa.text(query), conn)
-                except sa.exc.DBAPIError as exc:
-                    raise ValueError(
-                        f"HRIS query failed at {shown}: {_reason(exc, parsed)}"
-                    ) from None
+            transaction = conn.begin()
+            try:
+                _make_read_only(conn)
+                if name is not None:
+                    source = f"table {table!r} at {shown}"
+                    try:
+                        df = _read_table(conn, schema, name, source)
+                    except sa.exc.DBAPIError as exc:
+                        raise SqlSourceError(
+                            f"HRIS {source} could not be read: {_reason(exc, parsed)}"
+                        ) from None
+                else:
+                    source = f"query at {shown}"
+                    df = _read_query(conn, statement or "", shown, parsed)
+            finally:
+                transaction.rollback()
     finally:
         engine.dispose()
+    if len(df) == 0:
+        raise SqlSourceError(
+            f"HRIS {source} returned no rows: an empty extract is refused (it would empty the "
+            "snapshot); check the table or the query's filter"
+        )
     df = _match_contract_case(df)
     contract.validate(df, source)
     return contract.coerce(df)
 
 
+# Dialects on which a read-only transaction is enforced below. Others are refused rather than
+# read without that guarantee.
+_READ_ONLY_DIALECTS = ("postgresql", "sqlite")
+
+
+def _engine(url: URL, shown: str) -> sa.Engine:
+    backend = url.get_backend_name()
+    if backend not in _READ_ONLY_DIALECTS:
+        raise SqlSourceError(
+            f"unsupported HRIS database URL {shown}: dialect {backend!r} is not one of "
+            f"{', '.join(_READ_ONLY_DIALECTS)} (the only ones read strictly read-only)"
+        )
+    try:
+        return sa.create_engine(url)
+    except (sa.exc.ArgumentError, ImportError):
+        # NoSuchModuleError (an unknown driver name) or a known driver that is not installed.
+        raise SqlSourceError(
+            f"unsupported HRIS database URL {shown}: driver {url.get_driver_name()!r} for "
+            f"{backend} is not installed or does not exist (e.g. postgresql+psycopg2://)"
+        ) from None
+
+
+def _make_read_only(conn: Connection) -> None:
+    """Make the open transaction refuse every write, on the server's side."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    else:  # sqlite (see _READ_ONLY_DIALECTS); lasts for this connection, which is disposed of
+        conn.exec_driver_sql("PRAGMA query_only = ON")
+
+
+def _single_statement(query: str) -> str:
+    """The query's one statement, or an error if it holds none or several.
+
+    sqlparse splits on semicolons outside string literals, quoted identifiers, dollar quotes
+    and comments, so `WHERE note = 'a;b'` stays one statement.
+    """
+    import sqlparse
+
+    statements = [
+        s for s in sqlparse.split(query)
+        if sqlparse.format(s, strip_comments=True).strip().rstrip(";").strip()
+    ]
+    if not statements:
+        raise SqlSourceError("the HRIS query is empty")
+    if len(statements) > 1:
+        raise SqlSourceError(
+            f"the HRIS query holds {len(statements)} statements separated by ';': give exactly "
+            "one SELECT"
+        )
+    return statements[0]
+
+
+def _read_query(conn: Connection, statement: str, shown: str, url: URL) -> pd.DataFrame:
+    try:
+        return pd.read_sql(sa.text(statement), conn)
+    except sa.exc.DBAPIError as exc:
+        raise SqlSourceError(f"HRIS query failed at {shown}: {_reason(exc, url)}") from None
+    except sa.exc.ResourceClosedError:
+        raise SqlSourceError(
+            f"HRIS query at {shown} returned no result set: give exactly one SELECT"
+        ) from None
+
+
 def _split_table(table: str) -> tuple[str | None, str]:
     parts = table.split(".")
     if len(parts) > 2 or not all(_IDENTIFIER.fullmatch(p) for p in parts):
-        raise ValueError(
+        raise SqlSourceError(
             f"invalid table name {table!r}: expected 'table' or 'schema.table' made of letters,"
             " digits and underscores"
         )
@@ -78,7 +158,10 @@ def _parse_url(url: str) -> URL:
         return sa.make_url(url)
     except sa.exc.ArgumentError:
         # The URL may hold a password: do not repeat it.
-        raise ValueError("not a valid SQLAlchemy database URL") from None
+        raise SqlSourceError(
+            "the HRIS database URL is not a valid SQLAlchemy URL (expected e.g. "
+            "postgresql+psycopg2://user:password@host:5432/database)"
+        ) from None
 
 
 def _read_table(conn: Connection, schema: str | None, name: str, source: str) -> pd.DataFrame:
@@ -90,9 +173,7 @@ def _read_table(conn: Connection, schema: str | None, name: str, source: str) ->
         if len(tables) > _MAX_LISTED_TABLES:
             listed += f" (+{len(tables) - _MAX_LISTED_TABLES} more)"
         where = f"schema {schema!r}" if schema else "the default schema"
-        raise LookupError(
-            f"HRIS {source} does not exist; tables in {where}: {listed}"
-        )
+        raise SqlSourceError(f"HRIS {source} does not exist; tables in {where}: {listed}")
     reflected = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
     # The Table object makes the dialect quote the identifiers: no string-built SQL.
     return pd.read_sql(sa.select(reflected), conn)
@@ -116,9 +197,10 @@ def _match_contract_case(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns=renames) if renames else df
 
 
-def _reason(exc: sa.exc.DBAPIError, url: URL) -> str:
+def _reason(exc: sa.exc.SQLAlchemyError, url: URL) -> str:
     """The driver's own explanation, on one line and with the password scrubbed out."""
-    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    reason = " ".join(str(cause).split()) or type(cause).__name__
     if url.password:
         reason = reason.replace(str(url.password), "***")
     return reason

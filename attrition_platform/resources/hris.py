@@ -115,9 +115,30 @@ class HrisSource(dg.ConfigurableResource):
                 raise HrisError(f"HRIS export not found: {p}")
             st = p.stat()
             return _read_file(str(p.resolve()), st.st_mtime_ns, st.st_size)
-        if not self.sql_url:
+        if (self.sql_table is None) == (self.sql_query is None):
+            raise HrisError(
+                "HRIS kind 'sql' needs exactly one of `sql_table` (ATTRITION_HRIS_SQL_TABLE) or "
+                "`sql_query` (ATTRITION_HRIS_SQL_QUERY)"
+            )
+        return _read_sql(self.resolved_sql_url(), self.sql_table, self.sql_query)
+
+    def resolved_sql_url(self) -> str:
+        """The database URL, read from its environment variable at the moment it is used.
+
+        `hris_from_env` keeps the URL as a `dg.EnvVar` so that the secret never enters run
+        config or the UI. Inside a run Dagster has already swapped in the value; a resource
+        called directly (the CLI asks for the extract dates before any run) still holds the
+        EnvVar, whose `str` would be the variable's *name*, so it is resolved here instead.
+        """
+        url = self.sql_url
+        if isinstance(url, dg.EnvVar):
+            name = url.env_var_name
+            url = url.get_value()
+            if not url:
+                raise HrisError(f"HRIS kind 'sql' needs {name} (a SQLAlchemy URL); it is not set")
+        if not url:
             raise HrisError("HRIS kind 'sql' needs `sql_url` (a SQLAlchemy URL)")
-        return _read_sql(self.sql_url, self.sql_table, self.sql_query)
+        return url
 
     def is_static(self) -> bool:
         """A static export has no dates: it is one snapshot whose label is `Attrition`."""

@@ -208,3 +208,67 @@ def test_edge_values_are_reported_rather_than_crashing_or_slipping_through(
         "column 'EmployeeNumber': outside the domain (integer ≥ 1); rows 1, 2",
         "column 'hire_date': expected a date (YYYY-MM-DD); rows 1, 5",
     ]
+
+
+# -- exports that are not what they seem -----------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["static", "time-aware"])
+def test_a_csv_without_its_header_is_named_so_and_echoes_nothing(
+    tmp_path: Path, layout: str
+) -> None:
+    frame = static_rows(5) if layout == "static" else time_aware_rows(5)
+    path = tmp_path / "no_header.csv"
+    frame.to_csv(path, index=False, header=False)
+    with pytest.raises(ContractError) as info:
+        read_export(path)
+    message = str(info.value)
+    assert "the first line does not look like a header" in message
+    assert "expected column names such as Age, Attrition" in message
+    assert len(message.splitlines()) == 1
+    told = message.replace(str(path), "")
+    first_record = [str(v) for v in frame.iloc[0].tolist() if v is not None]
+    leaked = [v for v in first_record if len(v) > 1 and v in told]
+    assert leaked == []
+
+
+def test_a_header_with_misspelt_names_is_still_reported_column_by_column(tmp_path: Path) -> None:
+    # Lower-cased names are not data: the contract's per-column report is the useful one.
+    path = _write(static_rows(3).rename(columns=str.lower), tmp_path / "lower.csv")
+    with pytest.raises(ContractError) as info:
+        read_export(path)
+    assert "does not look like a header" not in str(info.value)
+    unknown = "column 'age': not part of the HRIS contract (remove or rename it)"
+    assert unknown in info.value.problems
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_header_only_export_is_refused_as_having_no_rows(tmp_path: Path, suffix: str) -> None:
+    path = _write(static_rows(3).head(0), tmp_path / f"empty{suffix}")
+    with pytest.raises(ContractError) as info:
+        read_export(path)
+    assert info.value.problems == [
+        "no rows: the extract has no employees (only a header?); refused"
+    ]
+    assert str(info.value).count("\n") == 0
+
+
+def test_mixed_timezone_offsets_in_a_date_column_are_a_contract_problem(tmp_path: Path) -> None:
+    frame = time_aware_rows(4)
+    frame["hire_date"] = frame["hire_date"] + "T00:00:00+01:00"
+    frame.loc[5, "hire_date"] = "2015-03-01T00:00:00-05:00"
+    path = _write(frame, tmp_path / "offsets.csv")
+    with pytest.raises(ContractError) as info:
+        read_export(path)
+    assert info.value.problems == [
+        "column 'hire_date': mixed timezone offsets (+01:00, -05:00): give plain dates "
+        "(YYYY-MM-DD) or one offset for the whole column; rows 6"
+    ]
+
+
+def test_one_timezone_offset_for_a_whole_column_keeps_the_local_date(tmp_path: Path) -> None:
+    frame = time_aware_rows(3)
+    frame["hire_date"] = frame["hire_date"] + "T23:30:00-05:00"
+    out = read_export(_write(frame, tmp_path / "one_offset.csv"))
+    local = [dt.date.fromisoformat(d) for d in time_aware_rows(3)["hire_date"]]
+    assert out["hire_date"].tolist() == local

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,7 +13,8 @@ import sqlalchemy as sa
 
 from attrition_platform import contract
 from attrition_platform.contract import ContractError
-from attrition_platform.hris.sql_source import read_sql
+from attrition_platform.hris.sql_source import SqlSourceError, read_sql
+from attrition_platform_tests.conftest import READER_PASSWORD
 from attrition_platform_tests.hris.factories import static_rows, time_aware_rows
 
 INT_COLUMNS = [c.name for c in contract.STATIC_COLUMNS if c.kind == "int"]
@@ -113,7 +115,7 @@ def test_missing_table_is_named_with_the_tables_that_exist(
     postgres_url: str, engine: sa.Engine
 ) -> None:
     static_rows(2).to_sql("hr_present", engine, index=False)
-    with pytest.raises(LookupError) as info:
+    with pytest.raises(SqlSourceError) as info:
         read_sql(postgres_url, table="hr_absent")
     message = str(info.value)
     assert "table 'hr_absent'" in message and "does not exist" in message
@@ -125,12 +127,106 @@ def test_query_on_a_missing_table_says_so(postgres_url: str) -> None:
         read_sql(postgres_url, query="SELECT * FROM hr_nowhere")
 
 
-def test_query_cannot_change_the_database(postgres_url: str, engine: sa.Engine) -> None:
-    static_rows(3).to_sql("hr_kept", engine, index=False)
-    with pytest.raises(ContractError):
-        read_sql(postgres_url, query='DELETE FROM hr_kept RETURNING "EmployeeNumber"')
+def _count(engine: sa.Engine, table: str) -> int:
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM hr_kept")).scalar_one() == 3
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def test_several_statements_are_refused_before_anything_runs(
+    postgres_url: str, engine: sa.Engine
+) -> None:
+    static_rows(3).to_sql("hr_multi", engine, index=False)
+    with pytest.raises(SqlSourceError, match="3 statements separated by ';'"):
+        read_sql(postgres_url, query="DELETE FROM hr_multi; COMMIT; SELECT * FROM hr_multi")
+    assert _count(engine, "hr_multi") == 3
+
+
+def test_semicolons_inside_literals_and_a_trailing_one_are_one_statement(
+    postgres_url: str, engine: sa.Engine
+) -> None:
+    static_rows(4).to_sql("hr_semi", engine, index=False)
+    out = read_sql(
+        postgres_url,
+        query='SELECT * FROM hr_semi WHERE "Department" <> \'a;b\' AND $$c;d$$ <> \'\'; -- x;y',
+    )
+    assert len(out) == 4
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'DELETE FROM hr_kept RETURNING *',
+        'WITH gone AS (DELETE FROM hr_kept RETURNING *) SELECT * FROM gone',
+        'WITH gone AS (UPDATE hr_kept SET "Age" = 18 RETURNING *) SELECT * FROM gone',
+    ],
+)
+def test_the_read_only_transaction_refuses_writes_and_rows_survive(
+    postgres_url: str, engine: sa.Engine, query: str
+) -> None:
+    rows = static_rows(3)
+    rows.to_sql("hr_kept", engine, index=False, if_exists="replace")
+    with pytest.raises(SqlSourceError, match="read-only transaction"):
+        read_sql(postgres_url, query=query)
+    assert _count(engine, "hr_kept") == 3
+    with engine.connect() as conn:
+        ages = conn.execute(sa.text('SELECT "Age" FROM hr_kept ORDER BY "EmployeeNumber"'))
+        assert [a for (a,) in ages] == rows.sort_values(contract.KEY)["Age"].tolist()
+
+
+def test_sqlite_is_read_only_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hr.db'}"
+    sqlite = sa.create_engine(url)
+    static_rows(3).to_sql("hr", sqlite, index=False)
+    with pytest.raises(SqlSourceError, match="readonly database"):
+        read_sql(url, query="DELETE FROM hr RETURNING *")
+    assert _count(sqlite, "hr") == 3
+    assert len(read_sql(url, table="hr")) == 3
+    sqlite.dispose()
+
+
+def test_an_empty_table_or_result_is_refused_naming_the_source(
+    postgres_url: str, engine: sa.Engine
+) -> None:
+    static_rows(3).head(0).to_sql("hr_empty", engine, index=False)
+    with pytest.raises(SqlSourceError, match=r"table 'hr_empty' at .* returned no rows"):
+        read_sql(postgres_url, table="hr_empty")
+    static_rows(3).to_sql("hr_filtered", engine, index=False)
+    with pytest.raises(SqlSourceError, match=r"query at .* returned no rows"):
+        read_sql(postgres_url, query='SELECT * FROM hr_filtered WHERE "Age" > 200')
+
+
+def test_wrong_password_is_one_line_without_the_password(
+    postgres_reader_url: str, engine: sa.Engine
+) -> None:
+    static_rows(3).to_sql("hr_for_reader", engine, index=False)
+    assert len(read_sql(postgres_reader_url, table="hr_for_reader")) == 3  # the right one works
+    wrong = postgres_reader_url.replace(READER_PASSWORD, "Wr0ng-Secret-Pw")
+    with pytest.raises(SqlSourceError) as info:
+        read_sql(wrong, table="hr_for_reader")
+    message = str(info.value)
+    assert "password authentication failed" in message
+    assert "Wr0ng-Secret-Pw" not in message and "hr_reader:***@" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("foo://u:Pw-123@x/db", "dialect 'foo' is not one of postgresql, sqlite"),
+        ("postgresql+nodriver://u:Pw-123@x/db", "driver 'nodriver' for postgresql"),
+        ("postgresql+pg8000://u:Pw-123@x/db", "driver 'pg8000' for postgresql"),
+        ("mysql+pymysql://u:Pw-123@x/db", "dialect 'mysql'"),
+        ("not a url at all Pw-123", "not a valid SQLAlchemy URL"),
+    ],
+)
+def test_unknown_dialect_or_driver_is_one_line_without_the_password(
+    url: str, problem: str
+) -> None:
+    with pytest.raises(SqlSourceError) as info:
+        read_sql(url, table="hr")
+    message = str(info.value)
+    assert problem in message
+    assert "Pw-123" not in message and "\n" not in message
 
 
 def test_connection_failure_names_the_server_but_not_the_password() -> None:
@@ -138,7 +234,7 @@ def test_connection_failure_names_the_server_but_not_the_password() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"postgresql+psycopg2://hr_reader:Sup3r-Secret-Pw@127.0.0.1:{port}/hris"
-    with pytest.raises(ConnectionError) as info:
+    with pytest.raises(SqlSourceError) as info:
         read_sql(url, table="employees")
     message = str(info.value)
     assert "Sup3r-Secret-Pw" not in message

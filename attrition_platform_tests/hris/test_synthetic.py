@@ -308,39 +308,62 @@ def test_snapshot_dates_are_month_starts_ending_at_end_date() -> None:
 
 
 # -- drift knobs -----------------------------------------------------------------------------
+# Every knob: nothing changes before drift_start (snapshots and exits), its own effect from
+# drift_start on, and its effect on exits stated explicitly (none for a reporting change).
+
+
+def _assert_untouched_before_drift_start(drifted: SimulatedCompany, base: SimulatedCompany) -> None:
+    pd.testing.assert_frame_equal(
+        _before(drifted.snapshots, DRIFT_START), _before(base.snapshots, DRIFT_START)
+    )
+
+    def exits_before(c: SimulatedCompany) -> pd.DataFrame:
+        t = c.terminations
+        return t[t["termination_date"] < DRIFT_START].reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(exits_before(drifted), exits_before(base))
+    assert len(exits_before(base)) > 0
+
+
+def _voluntary_share_after(company: SimulatedCompany) -> float:
+    start = company.snapshot_dates().index(DRIFT_START)
+    return _exit_share(company, "voluntary", start, len(company.snapshot_dates()) - 1 - start)
 
 
 def test_income_drift_multiplies_income_from_drift_start_only(undrifted: SimulatedCompany) -> None:
     drifted = _drifted(drift_income_factor=1.5)
-    base, new = undrifted.snapshots, drifted.snapshots
-    pd.testing.assert_frame_equal(_before(new, DRIFT_START), _before(base, DRIFT_START))
-    after_base, after_new = _after(base, DRIFT_START), _after(new, DRIFT_START)
+    _assert_untouched_before_drift_start(drifted, undrifted)
+    after_base = _after(undrifted.snapshots, DRIFT_START)
+    after_new = _after(drifted.snapshots, DRIFT_START)
+    ratio = after_new["MonthlyIncome"] / after_base["MonthlyIncome"]
+    assert ratio.between(1.499, 1.501).all()
     # Income is a reporting change only: the same people, the same exits.
     pd.testing.assert_frame_equal(
         after_new.drop(columns="MonthlyIncome"), after_base.drop(columns="MonthlyIncome")
     )
-    ratio = after_new["MonthlyIncome"] / after_base["MonthlyIncome"]
-    assert ratio.between(1.499, 1.501).all()
+    pd.testing.assert_frame_equal(drifted.terminations, undrifted.terminations)
 
 
-def test_overtime_drift_sets_the_overtime_share_from_drift_start(
+def test_overtime_drift_sets_the_overtime_share_and_exits_follow(
     undrifted: SimulatedCompany,
 ) -> None:
     drifted = _drifted(drift_overtime_share=0.6)
-    base, new = undrifted.snapshots, drifted.snapshots
-    pd.testing.assert_frame_equal(_before(new, DRIFT_START), _before(base, DRIFT_START))
-    after = _after(new, DRIFT_START)
+    _assert_untouched_before_drift_start(drifted, undrifted)
+    after = _after(drifted.snapshots, DRIFT_START)
     share = (after["OverTime"] == "Yes").groupby(after[SNAP]).mean()
     assert share.between(0.59, 0.61).all()
-    assert (_after(base, DRIFT_START)["OverTime"] == "Yes").mean() < 0.35
+    assert (_after(undrifted.snapshots, DRIFT_START)["OverTime"] == "Yes").mean() < 0.35
+    # Overtime really drives exits: twice the people on it, clearly more leavers.
+    base_rate, new_rate = _voluntary_share_after(undrifted), _voluntary_share_after(drifted)
+    assert new_rate > base_rate + 0.03, (new_rate, base_rate)
 
 
 def test_new_job_role_appears_only_after_drift_start_and_only_in_rnd(
     undrifted: SimulatedCompany,
 ) -> None:
     drifted = _drifted(drift_new_job_role="Data Scientist")
-    base, new = undrifted.snapshots, drifted.snapshots
-    pd.testing.assert_frame_equal(_before(new, DRIFT_START), _before(base, DRIFT_START))
+    _assert_untouched_before_drift_start(drifted, undrifted)
+    new = drifted.snapshots
     after = _after(new, DRIFT_START)
     scientists = after[after["JobRole"] == "Data Scientist"]
     assert set(scientists["Department"]) == {"Research & Development"}
@@ -348,16 +371,18 @@ def test_new_job_role_appears_only_after_drift_start_and_only_in_rnd(
     assert 0.12 <= (rnd["JobRole"] == "Data Scientist").mean() <= 0.18
     assert any("JobRole" in p for p in contract.find_violations(new))
     assert contract.find_violations(new, allow_new_categories=True) == []
+    # A relabelling: the same people leave, on the same days.
+    pd.testing.assert_frame_equal(drifted.terminations, undrifted.terminations)
 
 
 def test_risk_driver_drift_changes_who_leaves_after_drift_start(
     undrifted: SimulatedCompany,
 ) -> None:
     drifted = _drifted(drift_risk_drivers=True)
-    base, new = undrifted.snapshots, drifted.snapshots
-    pd.testing.assert_frame_equal(_before(new, DRIFT_START), _before(base, DRIFT_START))
-    early = drifted.terminations_as_of(DRIFT_START)
-    pd.testing.assert_frame_equal(early, undrifted.terminations_as_of(DRIFT_START))
+    _assert_untouched_before_drift_start(drifted, undrifted)
+    pd.testing.assert_frame_equal(
+        drifted.terminations_as_of(DRIFT_START), undrifted.terminations_as_of(DRIFT_START)
+    )
 
     def ratios(c: SimulatedCompany) -> tuple[float, float]:
         s = c.snapshots
@@ -369,14 +394,27 @@ def test_risk_driver_drift_changes_who_leaves_after_drift_start(
     new_overtime, new_commute = ratios(drifted)
     assert new_overtime < 0.8 * base_overtime, (new_overtime, base_overtime)
     assert new_commute > 1.2 * base_commute, (new_commute, base_commute)
-    # The overall level stays calibrated: drift moves who leaves, not how many.
-    start = undrifted.snapshot_dates().index(DRIFT_START)
-    months = len(undrifted.snapshot_dates()) - 1 - start
-    before = _exit_share(undrifted, "voluntary", start, months)
-    after = _exit_share(drifted, "voluntary", start, months)
+
+    # Different people leave after drift_start ...
+    def leavers_after(c: SimulatedCompany) -> set[int]:
+        t = c.terminations
+        return set(t.loc[t["termination_date"] >= DRIFT_START, KEY])
+
+    base_leavers, new_leavers = leavers_after(undrifted), leavers_after(drifted)
+    assert len(base_leavers ^ new_leavers) > 0.3 * len(base_leavers)
+    # ... but the overall level stays calibrated: drift moves who leaves, not how many.
+    before, after = _voluntary_share_after(undrifted), _voluntary_share_after(drifted)
     assert abs(after - before) < 0.03, (after, before)
 
 
 def test_no_drift_knob_acts_without_drift_start(undrifted: SimulatedCompany) -> None:
-    knobs = replace(DRIFT, drift_income_factor=2.0, drift_new_job_role="Data Scientist")
-    pd.testing.assert_frame_equal(simulate(knobs).snapshots, undrifted.snapshots)
+    knobs = replace(
+        DRIFT,
+        drift_income_factor=2.0,
+        drift_overtime_share=0.9,
+        drift_new_job_role="Data Scientist",
+        drift_risk_drivers=True,
+    )
+    company = simulate(knobs)
+    pd.testing.assert_frame_equal(company.snapshots, undrifted.snapshots)
+    pd.testing.assert_frame_equal(company.terminations, undrifted.terminations)
