@@ -13,6 +13,7 @@ from attrition_platform.defs.feature_assets import FEATURES_TABLE, employee_feat
 from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations, preview
 from attrition_platform.model import training_data as td
 from attrition_platform.model.bundle import ModelBundle
+from attrition_platform.model.scoring_input import ScoringInputError
 from attrition_platform.model.metrics import classification_metrics, confusion
 from attrition_platform.model.profile import profile
 from attrition_platform.model.recipe import RecipeParams, train_baseline, train_xgboost
@@ -152,9 +153,14 @@ def candidate_model(
     params = config.recipe()
     context.log.info(f"training on {len(train)} rows, validating on {len(val)}")
     bundle = train_xgboost(train, train[td.LABEL], val, val[td.LABEL], params)
-    val_metrics = classification_metrics(
-        val[td.LABEL].to_numpy(), bundle.predict_proba(val), bundle.threshold
-    )
+    # Batch scoring goes through the bundle's validating entry point like serving does; job
+    # roles that appeared after the training window score as "unseen" and are counted.
+    try:
+        val_scored = bundle.score(val, unseen="allow")
+        p_val = val_scored.require_all()
+    except ScoringInputError as exc:
+        raise dg.Failure(f"validation rows cannot be scored: {exc}") from None
+    val_metrics = classification_metrics(val[td.LABEL].to_numpy(), p_val, bundle.threshold)
     lineage = lake.lineage(TRAINING_TABLE, ts_version)
     delta_versions = {
         "training_set": ts_version,
@@ -205,6 +211,7 @@ def candidate_model(
             ),
             "threshold": round(bundle.threshold, 4),
             "training_rows": len(train),
+            "validation_unseen_categories": dg.MetadataValue.json(val_scored.unseen_counts),
             "delta_versions": dg.MetadataValue.json(delta_versions),
             **{f"val_{k}": round(float(val_metrics[k]), 4) for k in METRIC_NAMES},
             "feature_importance": dg.MetadataValue.md(
@@ -230,7 +237,11 @@ def model_evaluation(
     train, val, test = parts["train"], parts["validation"], parts["test"]
     baseline = train_baseline(train, train[td.LABEL], val, val[td.LABEL])
     y = test[td.LABEL].to_numpy()
-    p_model = bundle.predict_proba(test)
+    try:
+        scored = bundle.score(test, unseen="allow")
+        p_model = scored.require_all()
+    except ScoringInputError as exc:
+        raise dg.Failure(f"test rows cannot be scored: {exc}") from None
     p_base = baseline.predict_proba(test)
     model_m = classification_metrics(y, p_model, bundle.threshold)
     base_m = classification_metrics(y, p_base, baseline.threshold)
@@ -250,6 +261,7 @@ def model_evaluation(
         metadata={
             "model_version": version,
             "test_rows": len(test),
+            "unseen_categories": dg.MetadataValue.json(scored.unseen_counts),
             "test_window": f"{test[SNAPSHOT_DATE].min()} .. {test[SNAPSHOT_DATE].max()}",
             **{k: round(float(model_m[k]), 4) for k in METRIC_NAMES},
             **{f"baseline_{k}": round(float(base_m[k]), 4) for k in METRIC_NAMES},

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,12 @@ import numpy as np
 import xgboost as xgb
 
 from attrition_platform.model.feature_spec import FeatureSpec
+from attrition_platform.model.scoring_input import (
+    ScoreResult,
+    ScoringInputError,
+    UnseenPolicy,
+    validate,
+)
 
 FORMAT_VERSION = 1
 BOOSTER_FILE = "booster.ubj"
@@ -58,13 +63,39 @@ class ModelBundle:
     threshold: float
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def margin(self, columns: Mapping[str, Any]) -> np.ndarray:
-        x = self.spec.matrix(columns)
-        return self.booster.inplace_predict(x, predict_type="margin")
+    def score(self, data: Any, unseen: UnseenPolicy = "error") -> ScoreResult:
+        """The one scoring entry point, for serving and batch alike: validate, then predict.
 
-    def predict_proba(self, columns: Mapping[str, Any]) -> np.ndarray:
-        """Calibrated probability of a voluntary exit within the horizon, one per row."""
-        return self.calibration.apply(self.margin(columns))
+        `data` is a column mapping, a DataFrame or a list of records. Rows that break the
+        contract or the spec are not scored (probability NaN) and come back as errors naming
+        row, column and problem, never the value. `unseen` decides what a category the contract
+        allows but training never saw does: "error" (the default, for serving) rejects the
+        row; "allow" scores it with that field encoded as all zeros. Both are counted in the
+        result. A bad batch shape (a missing column) raises `ScoringInputError`.
+        """
+        checked = validate(data, self.spec, unseen)
+        probabilities = np.full(checked.n_rows, np.nan)
+        if checked.valid.any():
+            x = self.spec.matrix(checked.columns)
+            if not self.spec.nullable and np.isnan(x).any():
+                # Validation lets no missing value through; a NaN here is a bug in a derived
+                # feature, and the booster would silently route it down a default branch.
+                bad = sorted({self.spec.feature_names[j] for j in np.flatnonzero(np.isnan(x).any(axis=0))})
+                raise ScoringInputError(f"feature(s) {', '.join(bad)} came out missing")
+            margin = self.booster.inplace_predict(x, predict_type="margin")
+            probabilities[checked.valid] = self.calibration.apply(margin)
+        return ScoreResult(
+            probabilities=probabilities,
+            valid=checked.valid,
+            errors=checked.errors,
+            unseen_counts=checked.unseen_counts,
+            unseen_policy=unseen,
+        )
+
+    def predict_proba(self, data: Any, unseen: UnseenPolicy = "error") -> np.ndarray:
+        """Calibrated probability of a voluntary exit within the horizon, one per row; raises
+        `ScoringInputError` (summarising every rejected row) unless all rows are valid."""
+        return self.score(data, unseen).require_all()
 
     def band(self, probabilities: np.ndarray) -> np.ndarray:
         t = self.threshold
