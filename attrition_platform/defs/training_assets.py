@@ -18,7 +18,7 @@ from attrition_platform.model.metrics import classification_metrics, confusion
 from attrition_platform.model.profile import profile
 from attrition_platform.model.recipe import RecipeParams, train_baseline, train_xgboost
 from attrition_platform.resources.lake import DeltaLake
-from attrition_platform.resources.mlflow_registry import MlflowRegistry
+from attrition_platform.resources.mlflow_registry import MlflowRegistry, RegistrationError
 
 TRAINING_TABLE = "training_set"
 METRIC_NAMES = ("recall", "precision", "f1", "roc_auc", "pr_auc", "brier")
@@ -191,12 +191,16 @@ def candidate_model(
         mlf.log_metrics({f"val_{k}": v for k, v in val_metrics.items() if np.isfinite(v)})
         mlf.log_metric("threshold", bundle.threshold)
         run_id = run.info.run_id
-        source = f"{run.info.artifact_uri}/bundle"
-        version = mlflow.register(
-            source, run_id, "challenger", {"training_set_version": str(ts_version)}
-        )
-        bundle.metadata.update(model_version=version, mlflow_run_id=run_id, model_name=mlflow.model_name)
-        bundle.log_to_mlflow()
+        # Upload first, register after, alias last (once the version reads back): a run killed
+        # anywhere in between never leaves 'challenger' on a version without files. The version
+        # number is not in the bundle's files; `ModelBundle.from_mlflow` fills it in.
+        bundle.metadata.update(mlflow_run_id=run_id, model_name=mlflow.model_name)
+        try:
+            version = mlflow.log_and_register(
+                bundle, run_id, "challenger", {"training_set_version": str(ts_version)}
+            )
+        except RegistrationError as exc:
+            raise dg.Failure(str(exc)) from None
     gain = bundle.booster.get_score(importance_type="gain")
     top = sorted(gain.items(), key=lambda kv: -kv[1])[:15]
     return dg.MaterializeResult(
