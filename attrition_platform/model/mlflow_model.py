@@ -16,6 +16,7 @@ code it was trained with.
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,6 +42,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # What the pyfunc needs at load time; given explicitly so MLflow does not load the model in a
 # subprocess to guess them.
 REQUIREMENTS = ("mlflow", "numpy", "pandas", "xgboost")
+DISABLE_SCHEMA_DETAILS = "MLFLOW_DISABLE_SCHEMA_DETAILS"
 
 
 class BundleModel(PythonModel):
@@ -49,6 +51,10 @@ class BundleModel(PythonModel):
     bundle: ModelBundle
 
     def load_context(self, context: PythonModelContext) -> None:
+        # MLflow's own schema enforcement (before `predict`) puts the whole input frame into
+        # its error message unless told not to: HR records would land in logs. A process that
+        # loads this model gets the terse message, unless its operator chose otherwise.
+        os.environ.setdefault(DISABLE_SCHEMA_DETAILS, "true")
         self.bundle = ModelBundle.load(context.artifacts[ARTIFACT_PATH])
 
     def predict(

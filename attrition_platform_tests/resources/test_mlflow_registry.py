@@ -96,13 +96,24 @@ def test_pyfunc_model_has_an_input_signature_and_a_made_up_input_example(
     assert bundle.score(example).ok
 
 
-def test_pyfunc_rejects_invalid_rows_without_echoing_them(small_bundle, registry: MlflowRegistry) -> None:
+def test_pyfunc_rejects_invalid_rows_without_echoing_them(
+    small_bundle, registry: MlflowRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bundle, test = small_bundle
     publish(registry, bundle)
+    monkeypatch.setenv("MLFLOW_DISABLE_SCHEMA_DETAILS", "unset-by-test")
+    monkeypatch.delenv("MLFLOW_DISABLE_SCHEMA_DETAILS")  # restored (absent) after the test
     model = mlflow.pyfunc.load_model(registry.model_uri("challenger"))
     rows = test[bundle.spec.inputs].head(2).copy()
     rows.loc[1, "OverTime"] = "yes-4711"
     with pytest.raises(Exception, match="'OverTime' outside the domain") as raised:
+        model.predict(rows)
+    assert "4711" not in str(raised.value)
+    # A wrong type is caught by MLflow's own schema enforcement first, whose message would
+    # print the whole input frame; loading the model turns that off.
+    rows = test[bundle.spec.inputs].head(2).astype(object)
+    rows.loc[0, "Age"] = "age-4711"
+    with pytest.raises(Exception) as raised:
         model.predict(rows)
     assert "4711" not in str(raised.value)
 
