@@ -137,7 +137,10 @@ def training_set(
     kinds={"xgboost", "mlflow"},
     deps=[training_set],
     owners=["team:ml"],
-    description="XGBoost candidate: logged to MLflow as a bundle, registered, alias 'challenger'.",
+    description=(
+        "XGBoost candidate: logged to MLflow as a pyfunc model holding the bundle, registered, "
+        "alias 'challenger' once the version loads back."
+    ),
 )
 def candidate_model(
     context: dg.AssetExecutionContext,

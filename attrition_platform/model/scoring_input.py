@@ -176,107 +176,101 @@ def _columns_of(data: Any, names: Sequence[str]) -> tuple[dict[str, np.ndarray],
     return columns, [], lengths.pop() if lengths else 0
 
 
-def _check_number(
-    arr: np.ndarray, col: Column | None, nullable: bool
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Float values (NaN where unusable) and a mask per problem. Integers must be whole numbers
-    (35.0 is fine, 35.5, True, "35" and inf are not) inside the contract's inclusive domain."""
-    n = arr.size
-    absent = np.zeros(n, dtype=bool)
-    if arr.dtype.kind in "iu":
-        x = arr.astype(np.float64)
-        missing = np.zeros(n, dtype=bool)
-        wrong = np.zeros(n, dtype=bool)
-    elif arr.dtype.kind == "f":
-        x = arr.astype(np.float64)
-        missing = np.isnan(x)
-        wrong = ~missing & ~np.isfinite(x)
-    elif arr.dtype.kind == "b":
-        x = np.full(n, np.nan)
-        missing = np.zeros(n, dtype=bool)
-        wrong = np.ones(n, dtype=bool)
-    else:
-        x = np.full(n, np.nan)
-        missing = np.zeros(n, dtype=bool)
-        wrong = np.zeros(n, dtype=bool)
-        for i, v in enumerate(arr.tolist() if arr.dtype.kind != "O" else arr):
-            if v is _ABSENT:
-                absent[i] = True
-            elif _is_missing(v):
-                missing[i] = True
-            elif isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
-                wrong[i] = True
-            else:
-                try:
-                    f = float(v)
-                except (OverflowError, TypeError, ValueError):
-                    wrong[i] = True
-                    continue
-                if math.isfinite(f):
-                    x[i] = f
-                else:
-                    wrong[i] = True
+Problems = list[tuple[int, str]]  # (row, problem) of one column
+
+
+def _number(v: Any, col: Column | None, integer: bool, nullable: bool) -> tuple[float, str | None]:
+    """One value of a numeric column: its float and its problem (None if fine)."""
+    if v is _ABSENT:
+        return math.nan, "is missing"
+    if _is_missing(v):
+        return math.nan, None if nullable else "is missing"
+    if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
+        return math.nan, "expected an integer" if integer else "expected a number"
+    try:
+        f = float(v)
+    except (OverflowError, TypeError, ValueError):
+        f = math.inf
+    if not math.isfinite(f) or (integer and f != math.floor(f)):
+        return math.nan, "expected an integer" if integer else "expected a number"
+    if col is not None and (
+        (col.low is not None and f < col.low) or (col.high is not None and f > col.high)
+    ):
+        return math.nan, f"outside the domain ({col.describe()})"
+    return f, None
+
+
+def _check_number(arr: np.ndarray, col: Column | None, nullable: bool) -> tuple[np.ndarray, Problems]:
+    """Float values (NaN where unusable) and the problems. Integers must be whole numbers (35.0
+    is fine; 35.5, True, "35" and inf are not) inside the contract's inclusive domain."""
     integer = col is None or col.kind == "int"
+    if arr.dtype.kind not in "iuf":  # objects, text, booleans: value by value
+        x = np.empty(arr.size, dtype=np.float64)
+        problems: Problems = []
+        for i, v in enumerate(arr.tolist() if arr.dtype.kind != "O" else arr):
+            x[i], problem = _number(v, col, integer, nullable)
+            if problem is not None:
+                problems.append((i, problem))
+        return x, problems
+    x = arr.astype(np.float64)  # a copy: rejected values are blanked below
+    missing = np.isnan(x)
+    wrong = ~missing & ~np.isfinite(x)
     if integer:
-        wrong |= ~missing & ~absent & ~wrong & (x != np.floor(x))
-    ok = ~missing & ~absent & ~wrong
-    outside = np.zeros(n, dtype=bool)
+        wrong |= ~missing & ~wrong & (x != np.floor(x))
+    ok = ~missing & ~wrong
+    outside = np.zeros(x.size, dtype=bool)
     if col is not None and col.low is not None:
         outside |= ok & (x < col.low)
     if col is not None and col.high is not None:
         outside |= ok & (x > col.high)
-    x[wrong | outside | absent] = np.nan
-    kind = "an integer" if integer else "a number"
-    problems = {
-        "is missing": absent | (missing if not nullable else np.zeros(n, dtype=bool)),
-        f"expected {kind}": wrong,
-        f"outside the domain ({col.describe() if col is not None else 'finite'})": outside,
-    }
+    problems = []
+    masks = (
+        ("is missing", missing & (not nullable)),
+        ("expected an integer" if integer else "expected a number", wrong),
+        (f"outside the domain ({col.describe() if col is not None else ''})", outside),
+    )
+    for problem, mask in masks:
+        if mask.any():
+            problems += [(int(r), problem) for r in np.flatnonzero(mask)]
+    x[wrong | outside] = np.nan
     return x, problems
 
 
 def _check_category(
-    arr: np.ndarray,
-    name: str,
-    vocabulary: Sequence[str],
-    nullable: bool,
-    unseen: str,
-) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """Text values, a mask per problem and the mask of unseen-but-valid categories."""
+    arr: np.ndarray, name: str, vocabulary: Sequence[str], nullable: bool, unseen: str
+) -> tuple[np.ndarray, Problems, list[int]]:
+    """Text values, the problems, and the rows whose category is valid but unseen in training.
+
+    Rejected values never travel further: the encoder only ever sees a vocabulary entry, an
+    unseen category (policy "allow") or an empty string."""
     col = COLUMNS.get(name)
     known = set(vocabulary)
     domain_grows = col is None or name in OPEN_CATEGORIES
     domain = set(col.categories) if col is not None else set()
-    n = arr.size
-    code = np.zeros(n, dtype=np.int8)  # 0 ok, 1 absent, 2 missing, 3 not text, 4 outside, 5 unseen
-    # Rejected values never travel further: the encoder only ever sees a vocabulary entry, an
-    # unseen category (policy "allow") or an empty string.
-    clean = np.full(n, "", dtype=object)
+    outside = f"outside the domain ({col.describe() if col is not None else 'a known category'})"
+    clean = np.full(arr.size, "", dtype=object)
+    problems: Problems = []
+    unseen_rows: list[int] = []
     for i, v in enumerate(arr):
-        if v is _ABSENT:
-            code[i] = 1
-        elif _is_missing(v):
-            code[i] = 0 if nullable else 2
-        elif not isinstance(v, str):
-            code[i] = 3
-        elif v in known:
-            clean[i] = v
-        elif domain_grows or v in domain:
-            code[i] = 5
-            clean[i] = v
-        else:
-            code[i] = 4
-    unseen_mask = code == 5
-    described = col.describe() if col is not None else "a known category"
-    problems = {
-        "is missing": (code == 1) | (code == 2),
-        "expected text": code == 3,
-        f"outside the domain ({described})": code == 4,
-        "is a category the model was not trained on (unseen policy 'error')": (
-            unseen_mask if unseen == "error" else np.zeros(n, dtype=bool)
-        ),
-    }
-    return clean, problems, unseen_mask
+        if isinstance(v, str):
+            if v in known:
+                clean[i] = v
+            elif domain_grows or v in domain:
+                unseen_rows.append(i)
+                if unseen == "error":
+                    problems.append((i, UNSEEN_PROBLEM))
+                else:
+                    clean[i] = v
+            else:
+                problems.append((i, outside))
+        elif v is _ABSENT or (_is_missing(v) and not nullable):
+            problems.append((i, "is missing"))
+        elif not _is_missing(v):
+            problems.append((i, "expected text"))
+    return clean, problems, unseen_rows
+
+
+UNSEEN_PROBLEM = "is a category the model was not trained on (unseen policy 'error')"
 
 
 def validate(data: Any, spec: FeatureSpec, unseen: str = "error") -> ValidatedInputs:
@@ -288,33 +282,30 @@ def validate(data: Any, spec: FeatureSpec, unseen: str = "error") -> ValidatedIn
     nullable = set(spec.nullable)
     columns, errors, n = _columns_of(data, spec.inputs)
     bad = np.zeros(n, dtype=bool)
-    for e in errors:
-        bad[e.row] = True
-    per_column: list[tuple[str, dict[str, np.ndarray]]] = []
+    not_records = {e.row for e in errors}  # their fields need no error of their own
+    bad[list(not_records)] = True
+    row_errors: list[RowError] = list(errors)
     clean: dict[str, np.ndarray] = {}
-    unseen_masks: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+
+    def collect(name: str, problems: Problems) -> None:
+        for row, problem in problems:
+            if row not in not_records:
+                row_errors.append(RowError(row, name, problem))
+                bad[row] = True
+
     for name in spec.numeric:
         clean[name], problems = _check_number(columns[name], COLUMNS.get(name), name in nullable)
-        per_column.append((name, problems))
+        collect(name, problems)
     for name in spec.categorical:
-        clean[name], problems, unseen_masks[name] = _check_category(
+        clean[name], problems, unseen_rows = _check_category(
             columns[name], name, spec.vocabularies[name], name in nullable, unseen
         )
-        per_column.append((name, problems))
-    row_errors: list[RowError] = list(errors)
-    not_records = {e.row for e in errors}  # their fields need no error of their own
-    for name, problems in per_column:
-        for problem, mask in problems.items():
-            if mask.any():
-                bad |= mask
-                row_errors.extend(
-                    RowError(int(r), name, problem)
-                    for r in np.flatnonzero(mask)
-                    if int(r) not in not_records
-                )
+        collect(name, problems)
+        if unseen_rows:
+            counts[name] = len(unseen_rows)
     row_errors.sort(key=lambda e: e.row)
     valid = ~bad
-    counts = {name: int(m.sum()) for name, m in unseen_masks.items() if m.any()}
     return ValidatedInputs(
         columns={k: v[valid] for k, v in clean.items()},
         valid=valid,
