@@ -3,7 +3,8 @@
 This is the single place that knows which columns an HRIS extract has, their types and their
 domains. The synthetic generator produces it, the file and SQL sources validate against it and
 the Dagster checks re-verify every stored partition with it. Dagster-free on purpose: serving
-validates requests with the same domains.
+validates requests with the same domains. The column table itself lives in
+`contract_columns.py` (no pandas), so that the model bundle can import it; it is re-exported here.
 """
 
 from __future__ import annotations
@@ -13,121 +14,24 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-KEY = "EmployeeNumber"
-SNAPSHOT_DATE = "snapshot_date"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One contract column: `kind` is int, category or date; int domains are inclusive."""
-
-    name: str
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    categories: tuple[str, ...] = ()
-    nullable: bool = False
-    required: bool = True
-    doc: str = ""
-
-    def describe(self) -> str:
-        if self.kind == "category":
-            return "one of " + ", ".join(self.categories)
-        if self.kind == "int":
-            # EmployeeNumber has no upper bound: an open end must not crash the error report.
-            if self.low is not None and self.high is not None:
-                return f"integer {self.low:g}–{self.high:g}"
-            if self.low is not None:
-                return f"integer ≥ {self.low:g}"
-            if self.high is not None:
-                return f"integer ≤ {self.high:g}"
-        return self.kind
-
-
-def _int(name: str, low: float | None = None, high: float | None = None, **kw: Any) -> Column:
-    return Column(name, "int", low, high, **kw)
-
-
-def _cat(name: str, *categories: str, **kw: Any) -> Column:
-    return Column(name, "category", categories=categories, **kw)
-
-
-JOB_ROLES = (
-    "Sales Executive",
-    "Research Scientist",
-    "Laboratory Technician",
-    "Manufacturing Director",
-    "Healthcare Representative",
-    "Manager",
-    "Sales Representative",
-    "Research Director",
-    "Human Resources",
+from attrition_platform.contract_columns import (  # noqa: F401  (re-exported)
+    CATEGORICAL,
+    COLUMNS,
+    JOB_ROLES,
+    KEY,
+    OPEN_CATEGORIES,
+    PROTECTED_ATTRIBUTES,
+    SNAPSHOT_DATE,
+    STATIC_COLUMNS,
+    STATIC_NAMES,
+    TERMINATION_COLUMNS,
+    TIME_COLUMNS,
+    Column,
 )
-
-STATIC_COLUMNS: tuple[Column, ...] = (
-    _int("Age", 18, 60),
-    _cat("Attrition", "Yes", "No", doc="left the company"),
-    _cat("BusinessTravel", "Non-Travel", "Travel_Rarely", "Travel_Frequently"),
-    _int("DailyRate", 1, 10_000),
-    _cat("Department", "Sales", "Research & Development", "Human Resources"),
-    _int("DistanceFromHome", 1, 29),
-    _int("Education", 1, 5),
-    _cat(
-        "EducationField",
-        "Life Sciences",
-        "Medical",
-        "Marketing",
-        "Technical Degree",
-        "Human Resources",
-        "Other",
-    ),
-    _int("EmployeeCount", 1, 1),
-    _int(KEY, 1, None),
-    _int("EnvironmentSatisfaction", 1, 4),
-    _cat("Gender", "Male", "Female"),
-    _int("HourlyRate", 1, 1_000),
-    _int("JobInvolvement", 1, 4),
-    _int("JobLevel", 1, 5),
-    _cat("JobRole", *JOB_ROLES),
-    _int("JobSatisfaction", 1, 4),
-    _cat("MaritalStatus", "Single", "Married", "Divorced"),
-    _int("MonthlyIncome", 500, 100_000),
-    _int("MonthlyRate", 1, 100_000),
-    _int("NumCompaniesWorked", 0, 9),
-    _cat("Over18", "Y"),
-    _cat("OverTime", "Yes", "No"),
-    _int("PercentSalaryHike", 11, 25),
-    _int("PerformanceRating", 1, 4),
-    _int("RelationshipSatisfaction", 1, 4),
-    _int("StandardHours", 80, 80),
-    _int("StockOptionLevel", 0, 3),
-    _int("TotalWorkingYears", 0, 40),
-    _int("TrainingTimesLastYear", 0, 6),
-    _int("WorkLifeBalance", 1, 4),
-    _int("YearsAtCompany", 0, 40),
-    _int("YearsInCurrentRole", 0, 18),
-    _int("YearsSinceLastPromotion", 0, 15),
-    _int("YearsWithCurrManager", 0, 17),
-)
-
-TIME_COLUMNS: tuple[Column, ...] = (
-    Column(SNAPSHOT_DATE, "date", doc="extract date"),
-    Column("hire_date", "date"),
-    Column("termination_date", "date", nullable=True, doc="null while employed"),
-    _cat("termination_type", "voluntary", "involuntary", nullable=True),
-    Column("opt_out", "bool", doc="employee opted out of analytics"),
-)
-
-COLUMNS: dict[str, Column] = {c.name: c for c in STATIC_COLUMNS + TIME_COLUMNS}
-STATIC_NAMES: tuple[str, ...] = tuple(c.name for c in STATIC_COLUMNS)
-CATEGORICAL: tuple[str, ...] = tuple(c.name for c in STATIC_COLUMNS if c.kind == "category")
-TERMINATION_COLUMNS: tuple[str, ...] = (KEY, "termination_date", "termination_type")
-PROTECTED_ATTRIBUTES: tuple[str, ...] = ("Gender", "Age")
 
 MAX_EXAMPLES = 3
 # coerce() casts ints to int64; a larger value would overflow (or wrap) there instead of being
@@ -279,7 +183,7 @@ def find_violations(df: pd.DataFrame, *, allow_new_categories: bool = False) -> 
             if out.any():
                 v.add(col.name, f"outside the domain ({col.describe()})", rownum[out])
         elif col.kind == "category":
-            if allow_new_categories and col.name == "JobRole":
+            if allow_new_categories and col.name in OPEN_CATEGORIES:
                 continue
             bad = present & ~s.astype("string").isin(col.categories).to_numpy(dtype=bool)
             if bad.any():

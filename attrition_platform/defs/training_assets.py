@@ -13,11 +13,12 @@ from attrition_platform.defs.feature_assets import FEATURES_TABLE, employee_feat
 from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations, preview
 from attrition_platform.model import training_data as td
 from attrition_platform.model.bundle import ModelBundle
+from attrition_platform.model.scoring_input import ScoringInputError
 from attrition_platform.model.metrics import classification_metrics, confusion
 from attrition_platform.model.profile import profile
 from attrition_platform.model.recipe import RecipeParams, train_baseline, train_xgboost
 from attrition_platform.resources.lake import DeltaLake
-from attrition_platform.resources.mlflow_registry import MlflowRegistry
+from attrition_platform.resources.mlflow_registry import MlflowRegistry, RegistrationError
 
 TRAINING_TABLE = "training_set"
 METRIC_NAMES = ("recall", "precision", "f1", "roc_auc", "pr_auc", "brier")
@@ -136,7 +137,10 @@ def training_set(
     kinds={"xgboost", "mlflow"},
     deps=[training_set],
     owners=["team:ml"],
-    description="XGBoost candidate: logged to MLflow as a bundle, registered, alias 'challenger'.",
+    description=(
+        "XGBoost candidate: logged to MLflow as a pyfunc model holding the bundle, registered, "
+        "alias 'challenger' once the version loads back."
+    ),
 )
 def candidate_model(
     context: dg.AssetExecutionContext,
@@ -152,9 +156,14 @@ def candidate_model(
     params = config.recipe()
     context.log.info(f"training on {len(train)} rows, validating on {len(val)}")
     bundle = train_xgboost(train, train[td.LABEL], val, val[td.LABEL], params)
-    val_metrics = classification_metrics(
-        val[td.LABEL].to_numpy(), bundle.predict_proba(val), bundle.threshold
-    )
+    # Batch scoring goes through the bundle's validating entry point like serving does; job
+    # roles that appeared after the training window score as "unseen" and are counted.
+    try:
+        val_scored = bundle.score(val, unseen="allow")
+        p_val = val_scored.require_all()
+    except ScoringInputError as exc:
+        raise dg.Failure(f"validation rows cannot be scored: {exc}") from None
+    val_metrics = classification_metrics(val[td.LABEL].to_numpy(), p_val, bundle.threshold)
     lineage = lake.lineage(TRAINING_TABLE, ts_version)
     delta_versions = {
         "training_set": ts_version,
@@ -185,12 +194,16 @@ def candidate_model(
         mlf.log_metrics({f"val_{k}": v for k, v in val_metrics.items() if np.isfinite(v)})
         mlf.log_metric("threshold", bundle.threshold)
         run_id = run.info.run_id
-        source = f"{run.info.artifact_uri}/bundle"
-        version = mlflow.register(
-            source, run_id, "challenger", {"training_set_version": str(ts_version)}
-        )
-        bundle.metadata.update(model_version=version, mlflow_run_id=run_id, model_name=mlflow.model_name)
-        bundle.log_to_mlflow()
+        # Upload first, register after, alias last (once the version reads back): a run killed
+        # anywhere in between never leaves 'challenger' on a version without files. The version
+        # number is not in the bundle's files; `ModelBundle.from_mlflow` fills it in.
+        bundle.metadata.update(mlflow_run_id=run_id, model_name=mlflow.model_name)
+        try:
+            version = mlflow.log_and_register(
+                bundle, run_id, "challenger", {"training_set_version": str(ts_version)}
+            )
+        except RegistrationError as exc:
+            raise dg.Failure(str(exc)) from None
     gain = bundle.booster.get_score(importance_type="gain")
     top = sorted(gain.items(), key=lambda kv: -kv[1])[:15]
     return dg.MaterializeResult(
@@ -205,6 +218,7 @@ def candidate_model(
             ),
             "threshold": round(bundle.threshold, 4),
             "training_rows": len(train),
+            "validation_unseen_categories": dg.MetadataValue.json(val_scored.unseen_counts),
             "delta_versions": dg.MetadataValue.json(delta_versions),
             **{f"val_{k}": round(float(val_metrics[k]), 4) for k in METRIC_NAMES},
             "feature_importance": dg.MetadataValue.md(
@@ -230,7 +244,11 @@ def model_evaluation(
     train, val, test = parts["train"], parts["validation"], parts["test"]
     baseline = train_baseline(train, train[td.LABEL], val, val[td.LABEL])
     y = test[td.LABEL].to_numpy()
-    p_model = bundle.predict_proba(test)
+    try:
+        scored = bundle.score(test, unseen="allow")
+        p_model = scored.require_all()
+    except ScoringInputError as exc:
+        raise dg.Failure(f"test rows cannot be scored: {exc}") from None
     p_base = baseline.predict_proba(test)
     model_m = classification_metrics(y, p_model, bundle.threshold)
     base_m = classification_metrics(y, p_base, baseline.threshold)
@@ -250,6 +268,7 @@ def model_evaluation(
         metadata={
             "model_version": version,
             "test_rows": len(test),
+            "unseen_categories": dg.MetadataValue.json(scored.unseen_counts),
             "test_window": f"{test[SNAPSHOT_DATE].min()} .. {test[SNAPSHOT_DATE].max()}",
             **{k: round(float(model_m[k]), 4) for k in METRIC_NAMES},
             **{f"baseline_{k}": round(float(base_m[k]), 4) for k in METRIC_NAMES},

@@ -1,18 +1,17 @@
 """The model bundle: the contract between the platform and serving.
 
 A bundle is a directory with three files: the XGBoost booster in its native UBJSON format (no
-pickle), the fitted feature spec, and metadata (model version, MLflow run id, Delta versions,
-metrics, decision threshold, risk bands, calibration, drift baseline). The same directory is
-logged to MLflow as the `bundle` artifact of the training run and registered, so a bundle can
-be read from a plain folder, an object-store prefix or `models:/name@alias`. Reading and
-scoring need numpy and xgboost only.
+pickle), the fitted feature spec, and metadata (MLflow run id, Delta versions, metrics,
+decision threshold, risk bands, calibration, drift baseline). The same directory is logged to
+MLflow inside a pyfunc model (`artifacts/bundle/`, see `mlflow_model.py`) and registered, so a
+bundle can be read from a plain folder, an object-store prefix or `models:/name@alias`.
+Reading and scoring need numpy and xgboost only; `score` is the one validating entry point.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,12 @@ import numpy as np
 import xgboost as xgb
 
 from attrition_platform.model.feature_spec import FeatureSpec
+from attrition_platform.model.scoring_input import (
+    ScoreResult,
+    ScoringInputError,
+    UnseenPolicy,
+    validate,
+)
 
 FORMAT_VERSION = 1
 BOOSTER_FILE = "booster.ubj"
@@ -58,13 +63,39 @@ class ModelBundle:
     threshold: float
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def margin(self, columns: Mapping[str, Any]) -> np.ndarray:
-        x = self.spec.matrix(columns)
-        return self.booster.inplace_predict(x, predict_type="margin")
+    def score(self, data: Any, unseen: UnseenPolicy = "error") -> ScoreResult:
+        """The one scoring entry point, for serving and batch alike: validate, then predict.
 
-    def predict_proba(self, columns: Mapping[str, Any]) -> np.ndarray:
-        """Calibrated probability of a voluntary exit within the horizon, one per row."""
-        return self.calibration.apply(self.margin(columns))
+        `data` is a column mapping, a DataFrame or a list of records. Rows that break the
+        contract or the spec are not scored (probability NaN) and come back as errors naming
+        row, column and problem, never the value. `unseen` decides what a category the contract
+        allows but training never saw does: "error" (the default, for serving) rejects the
+        row; "allow" scores it with that field encoded as all zeros. Both are counted in the
+        result. A bad batch shape (a missing column) raises `ScoringInputError`.
+        """
+        checked = validate(data, self.spec, unseen)
+        probabilities = np.full(checked.n_rows, np.nan)
+        if checked.valid.any():
+            x = self.spec.matrix(checked.columns)
+            if not self.spec.nullable and np.isnan(x).any():
+                # Validation lets no missing value through; a NaN here is a bug in a derived
+                # feature, and the booster would silently route it down a default branch.
+                bad = sorted({self.spec.feature_names[j] for j in np.flatnonzero(np.isnan(x).any(axis=0))})
+                raise ScoringInputError(f"feature(s) {', '.join(bad)} came out missing")
+            margin = self.booster.inplace_predict(x, predict_type="margin")
+            probabilities[checked.valid] = self.calibration.apply(margin)
+        return ScoreResult(
+            probabilities=probabilities,
+            valid=checked.valid,
+            errors=checked.errors,
+            unseen_counts=checked.unseen_counts,
+            unseen_policy=unseen,
+        )
+
+    def predict_proba(self, data: Any, unseen: UnseenPolicy = "error") -> np.ndarray:
+        """Calibrated probability of a voluntary exit within the horizon, one per row; raises
+        `ScoringInputError` (summarising every rejected row) unless all rows are valid."""
+        return self.score(data, unseen).require_all()
 
     def band(self, probabilities: np.ndarray) -> np.ndarray:
         t = self.threshold
@@ -117,22 +148,67 @@ class ModelBundle:
 
     # -- MLflow ------------------------------------------------------------------------------
     def log_to_mlflow(self) -> str:
-        """Log the bundle directory into the active MLflow run; returns its artifact URI."""
-        import mlflow
+        """Log the bundle as a pyfunc model into the active MLflow run (every file uploaded on
+        return); returns the logged model's URI (`models:/m-<id>`). Registering is a separate
+        step, taken only after this returned: see `MlflowRegistry.register`."""
+        from attrition_platform.model.mlflow_model import log_bundle
 
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save(Path(tmp) / ARTIFACT_PATH)
-            mlflow.log_artifacts(str(Path(tmp) / ARTIFACT_PATH), artifact_path=ARTIFACT_PATH)
-        return f"{mlflow.get_artifact_uri()}/{ARTIFACT_PATH}"
+        return log_bundle(self).model_uri
 
     @classmethod
     def from_mlflow(cls, model_uri: str, tracking_uri: str | None = None) -> "ModelBundle":
-        """Read `models:/name@alias`, `models:/name/version` or `runs:/id/bundle`."""
+        """Read `models:/name@alias`, `models:/name/version`, `models:/m-<id>` or a run artifact.
+
+        The plain bundle directory is found inside the logged pyfunc model (`artifacts/bundle/`)
+        or, for versions logged before the pyfunc format, is the artifact itself. The version
+        number is not inside the saved files (a version exists only once its files are uploaded,
+        so they cannot name it): for a registry URI it is filled from the registry into
+        `metadata["model_version"]`, as is the registered model's name.
+        """
         import mlflow
 
         if tracking_uri:
             mlflow.set_tracking_uri(tracking_uri)
             mlflow.set_registry_uri(tracking_uri)
+        from mlflow.exceptions import MlflowException
+
+        # Resolve an alias once, so that the files and the version number cannot disagree if
+        # the alias moves meanwhile.
+        registered = _registered_version(model_uri, tracking_uri)
+        uri = f"models:/{registered[0]}/{registered[1]}" if registered else model_uri
         with tempfile.TemporaryDirectory() as tmp:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
-            return cls.load(local)
+            local: Path | None = None
+            if uri.startswith("models:/"):
+                try:  # just the bundle, not the whole pyfunc model with its code copy
+                    local = Path(
+                        mlflow.artifacts.download_artifacts(
+                            artifact_uri=f"{uri}/artifacts/{ARTIFACT_PATH}", dst_path=f"{tmp}/b"
+                        )
+                    )
+                except (MlflowException, OSError):
+                    local = None
+            if local is None or not (local / METADATA_FILE).is_file():
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=f"{tmp}/m"))
+                inner = local / "artifacts" / ARTIFACT_PATH
+                local = inner if inner.is_dir() else local
+            bundle = cls.load(local)
+        if registered is not None:
+            bundle.metadata["model_name"], bundle.metadata["model_version"] = registered
+        return bundle
+
+
+def _registered_version(model_uri: str, tracking_uri: str | None) -> tuple[str, str] | None:
+    """(name, version) for `models:/name@alias` or `models:/name/version`; None otherwise."""
+    from mlflow import MlflowClient
+
+    if not model_uri.startswith("models:/"):
+        return None
+    ref = model_uri[len("models:/") :].rstrip("/")
+    client = MlflowClient(tracking_uri, tracking_uri)
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        return name, str(client.get_model_version_by_alias(name, alias).version)
+    name, _, version = ref.partition("/")
+    if version.isdigit():
+        return name, version
+    return None

@@ -141,6 +141,10 @@ class FeatureSpec:
     numeric: list[str] = field(default_factory=lambda: list(NUMERIC_RAW))
     derived: list[str] = field(default_factory=lambda: list(DERIVED))
     categorical: list[str] = field(default_factory=lambda: list(CATEGORICAL_RAW))
+    # Inputs that may be missing at scoring time (NaN reaches the booster, which routes it down
+    # each split's learned default branch). None today: the contract makes every input required,
+    # so a missing value is a caller's error, not something for the trees to guess around.
+    nullable: list[str] = field(default_factory=list)
 
     @classmethod
     def fit(cls, columns: Mapping[str, Any]) -> "FeatureSpec":
@@ -166,8 +170,12 @@ class FeatureSpec:
         return tuple(MONOTONE.get(n, 0) for n in self.feature_names)
 
     def matrix(self, columns: Mapping[str, Any]) -> np.ndarray:
-        """The model matrix (float32, rows × feature_names). Unknown categories encode as all
-        zeros, which XGBoost treats like a level it never saw; missing inputs raise KeyError."""
+        """The model matrix (float32, rows × feature_names) of rows already known to be valid.
+
+        Encoding only: no checks beyond a KeyError for an absent column. Unknown categories
+        encode as all zeros, which XGBoost treats like a level it never saw. Scoring goes through
+        `ModelBundle.score`, which validates first; training calls this on contract-checked rows.
+        """
         missing = [c for c in self.inputs if c not in columns]
         if missing:
             raise KeyError(f"missing model input(s): {', '.join(missing)}")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from attrition_platform.model.bundle import BundleError, ModelBundle
+from attrition_platform.model.scoring_input import ScoringInputError
 
 
 def test_directory_round_trip_gives_identical_probabilities(trained_bundle, tmp_path: Path) -> None:
@@ -43,10 +44,16 @@ for banned in ("dagster", "pandas", "mlflow", "sklearn"):
     sys.modules[banned] = None  # any import of these now fails
 from attrition_platform.model.bundle import ModelBundle
 b = ModelBundle.load({str(tmp_path / 'b')!r})
-print(json.dumps(float(b.predict_proba(json.loads({json.dumps(row)!r}))[0])))
+record = {{c: v[0] for c, v in json.loads({json.dumps(row)!r}).items()}}
+result = b.score([record, dict(record, Age=None)])
+print(json.dumps([float(b.predict_proba(json.loads({json.dumps(row)!r}))[0]),
+                  float(result.probabilities[0]), [str(e) for e in result.errors]]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert float(out.stdout.strip()) == pytest.approx(expected, abs=1e-6)
+    from_columns, from_records, errors = json.loads(out.stdout.strip())
+    assert from_columns == pytest.approx(expected, abs=1e-6)
+    assert from_records == from_columns
+    assert errors == ["row 1: 'Age' is missing"]
 
 
 def test_missing_booster_file_is_named(trained_bundle, tmp_path: Path) -> None:
@@ -83,3 +90,168 @@ def test_mlflow_round_trip_through_the_registry_alias(trained_bundle, tmp_path: 
     assert version == "1"
     assert str(reg.client().get_model_version_by_alias("roundtrip", "challenger").version) == "1"
     assert np.array_equal(bundle.predict_proba(test), loaded.predict_proba(test))
+
+
+# -- strict scoring input (issue 5, point 10) ------------------------------------------------
+
+
+def records(bundle: ModelBundle, rows, n: int = 3) -> list[dict]:
+    """Plain JSON-like records (Python scalars), as serving receives them."""
+    return [
+        {c: (v.item() if hasattr(v, "item") else v) for c, v in rows[bundle.spec.inputs].iloc[i].items()}
+        for i in range(n)
+    ]
+
+
+def problems(result) -> list[tuple[int, str, str]]:
+    return [(e.row, e.column, e.problem) for e in result.errors]
+
+
+def test_missing_age_is_rejected_instead_of_scored_like_an_age_over_60(trained_bundle) -> None:
+    bundle, test = trained_bundle
+    recs = records(bundle, test)
+    recs[1]["Age"] = None
+    result = bundle.score(recs)
+    assert problems(result) == [(1, "Age", "is missing")]
+    assert np.isnan(result.probabilities[1]) and np.isfinite(result.probabilities[[0, 2]]).all()
+    frame = test.head(3).copy()
+    frame["Age"] = frame["Age"].astype(float)
+    frame.loc[1, "Age"] = np.nan
+    assert problems(bundle.score(frame)) == [(1, "Age", "is missing")]
+    with pytest.raises(ScoringInputError, match="'Age' is missing"):
+        bundle.predict_proba(frame)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("yes", "outside the domain (one of Yes, No)"),
+        (None, "is missing"),
+        (True, "expected text"),
+        (1, "expected text"),
+    ],
+)
+def test_overtime_must_be_exactly_yes_or_no(trained_bundle, value, problem) -> None:
+    bundle, test = trained_bundle
+    recs = records(bundle, test, 1)
+    recs[0]["OverTime"] = value
+    result = bundle.score(recs)
+    assert problems(result) == [(0, "OverTime", problem)]
+    assert np.isnan(result.probabilities[0])
+
+
+def test_unseen_job_role_is_rejected_and_counted_under_the_default_policy(trained_bundle) -> None:
+    bundle, test = trained_bundle
+    recs = records(bundle, test, 2)
+    recs[0]["JobRole"] = "Data Scientist"  # the contract lets job roles grow; training never saw it
+    result = bundle.score(recs)
+    assert result.unseen_policy == "error" and result.unseen_counts == {"JobRole": 1}
+    assert [(e.row, e.column) for e in result.errors] == [(0, "JobRole")]
+    assert "not trained on" in result.errors[0].problem
+    assert np.isnan(result.probabilities[0]) and np.isfinite(result.probabilities[1])
+
+
+def test_unseen_job_role_is_scored_as_all_zeros_and_counted_when_allowed(trained_bundle) -> None:
+    bundle, test = trained_bundle
+    recs = records(bundle, test, 2)
+    recs[0]["JobRole"] = "Data Scientist"
+    result = bundle.score(recs, unseen="allow")
+    assert result.ok and result.unseen_policy == "allow" and result.unseen_counts == {"JobRole": 1}
+    x = bundle.spec.matrix({c: [recs[0][c]] for c in bundle.spec.inputs})
+    roles = [j for j, n in enumerate(bundle.spec.feature_names) if n.startswith("JobRole=")]
+    assert not x[0, roles].any()
+    expected = bundle.calibration.apply(bundle.booster.inplace_predict(x, predict_type="margin"))
+    assert result.probabilities[0] == pytest.approx(float(expected[0]), abs=1e-12)
+
+
+def test_unknown_value_of_a_closed_category_is_an_error_even_when_unseen_is_allowed(trained_bundle) -> None:
+    bundle, test = trained_bundle
+    recs = records(bundle, test, 1)
+    recs[0]["Department"] = "Marketing"  # not a department of the contract (only JobRole may grow)
+    result = bundle.score(recs, unseen="allow")
+    assert [(e.column, e.problem.startswith("outside the domain")) for e in result.errors] == [
+        ("Department", True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("Age", 17, "outside the domain (integer 18–60)"),
+        ("Age", 61, "outside the domain (integer 18–60)"),
+        ("JobLevel", 0, "outside the domain (integer 1–5)"),
+        ("Age", 35.5, "expected an integer"),
+        ("Age", float("inf"), "expected an integer"),
+        ("Age", "35", "expected an integer"),
+        ("MonthlyIncome", "high", "expected an integer"),
+        ("StockOptionLevel", True, "expected an integer"),
+    ],
+)
+def test_numeric_inputs_must_be_whole_numbers_inside_the_contract_domain(
+    trained_bundle, column, value, problem
+) -> None:
+    bundle, test = trained_bundle
+    recs = records(bundle, test, 1)
+    recs[0][column] = value
+    result = bundle.score(recs)
+    assert problems(result) == [(0, column, problem)]
+
+
+def test_whole_floats_are_accepted_as_integers(trained_bundle) -> None:
+    bundle, test = trained_bundle
+    recs = records(bundle, test, 1)
+    as_float = [dict(recs[0], Age=float(recs[0]["Age"]))]
+    assert bundle.score(as_float).probabilities[0] == bundle.score(recs).probabilities[0]
+
+
+def test_a_missing_column_raises_and_a_missing_field_rejects_its_row(trained_bundle) -> None:
+    bundle, test = trained_bundle
+    with pytest.raises(ScoringInputError, match="missing input column"):
+        bundle.score(test.drop(columns="OverTime"))
+    recs = records(bundle, test, 2)
+    del recs[1]["Age"]
+    assert problems(bundle.score(recs)) == [(1, "Age", "is missing")]
+
+
+def test_valid_rows_of_a_mixed_batch_score_as_they_would_alone(trained_bundle) -> None:
+    bundle, test = trained_bundle
+    recs = records(bundle, test, 4)
+    recs[2]["OverTime"] = "yes"
+    result = bundle.score(recs)
+    assert result.valid.tolist() == [True, True, False, True]
+    alone = bundle.predict_proba([recs[i] for i in (0, 1, 3)])
+    assert np.array_equal(result.probabilities[[0, 1, 3]], alone)
+    assert np.array_equal(alone, bundle.predict_proba(test.iloc[[0, 1, 3]]))
+
+
+def test_error_messages_never_contain_the_values(trained_bundle) -> None:
+    bundle, test = trained_bundle
+    recs = records(bundle, test, 4)
+    recs[0]["Age"] = 987654
+    recs[1]["MonthlyIncome"] = "salary-4711"
+    recs[2]["OverTime"] = "maybe-4711"
+    recs[3]["JobRole"] = "Chief Secret Officer 4711"
+    recs[3]["DistanceFromHome"] = 12.4711
+    result = bundle.score(recs)
+    assert len(result.errors) == 5
+    with pytest.raises(ScoringInputError) as raised:
+        result.require_all()
+    texts = [str(e) for e in result.errors] + [str(raised.value)]
+    texts += [m for ms in result.errors_by_row().values() for m in ms]
+    for text in texts:
+        assert "4711" not in text and "987654" not in text, text
+
+
+def test_nan_reaches_the_booster_only_for_inputs_the_spec_declares_nullable(trained_bundle) -> None:
+    bundle, test = trained_bundle
+    assert bundle.spec.nullable == []
+    recs = records(bundle, test, 1)
+    recs[0]["DistanceFromHome"] = None
+    assert not bundle.score(recs).ok
+    lenient = ModelBundle(
+        booster=bundle.booster,
+        spec=type(bundle.spec)(**{**bundle.spec.to_dict(), "nullable": ["DistanceFromHome"]}),
+        calibration=bundle.calibration,
+        threshold=bundle.threshold,
+    )
+    assert lenient.score(recs).ok and np.isfinite(lenient.score(recs).probabilities[0])

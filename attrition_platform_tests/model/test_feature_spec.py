@@ -53,3 +53,10 @@ def test_spec_of_another_recipe_version_is_refused() -> None:
     data["recipe_version"] = RECIPE_VERSION + 1
     with pytest.raises(ValueError, match="recipe version"):
         FeatureSpec.from_dict(data)
+
+
+def test_no_input_is_nullable_unless_the_spec_says_so_and_older_specs_still_load() -> None:
+    data = FeatureSpec.fit(static_rows(20)).to_dict()
+    assert data["nullable"] == []
+    del data["nullable"]  # a spec saved before the field existed
+    assert FeatureSpec.from_dict(data).nullable == []
