@@ -51,6 +51,14 @@ class _App(typer.Typer):
 app = _App(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
+def _one_line(exc: Any) -> str:
+    """A pydantic ValidationError as one line naming each setting and its problem (never the
+    value given)."""
+    return "; ".join(
+        f"HRIS setting '{'.'.join(str(part) for part in e['loc'])}': {e['msg'].lower()}" for e in exc.errors()
+    )
+
+
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
@@ -79,8 +87,11 @@ def _prepare_home() -> Any:
     os.environ["ATTRITION_HOME"] = str(p.home)
     os.environ["DAGSTER_HOME"] = str(p.dagster_home)
     src = REPO_ROOT / "dagster.yaml"
-    if src.is_file() and not (p.dagster_home / "dagster.yaml").exists():
-        shutil.copy(src, p.dagster_home / "dagster.yaml")
+    target = p.dagster_home / "dagster.yaml"
+    if src.is_file() and not target.exists():
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copy(src, tmp)
+        os.replace(tmp, target)  # a concurrent reader sees no file or the whole file
     return p
 
 
@@ -135,6 +146,8 @@ def demo(
     verbose: bool = typer.Option(False, help="Show Dagster's own event log."),
 ) -> None:
     """Run the main job on the embedded defaults: HRIS -> features -> training set -> model."""
+    from pydantic import ValidationError
+
     from attrition_platform import datadir
     from attrition_platform.resources.hris import hris_from_env
 
@@ -144,8 +157,13 @@ def demo(
     extra = _hris_env(hris, employees, months)
     os.environ.update(extra)
     _write_dotenv(extra)
-    source = hris_from_env()
-    dates = source.extract_dates()  # validates the export before anything is locked or written
+    try:  # validates the source before anything is locked or written
+        source = hris_from_env()
+        dates = source.extract_dates()
+    except ValidationError as exc:
+        _fail(_one_line(exc))
+    except ValueError as exc:  # the readers' own messages (bad extension, invalid knobs...)
+        _fail(str(exc))
     with datadir.exclusive(p, "attrition demo", 0 if no_wait else wait, typer.echo):
         if reset:
             datadir.reset(p, typer.echo)
