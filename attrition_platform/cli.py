@@ -226,7 +226,7 @@ def _init_stores_once(p: Any, command: str) -> None:
     """Create the Dagster and MLflow SQLite stores under the data-directory lock when they do
     not exist yet: a UI started beside a first demo must not race its migrations. Afterwards the
     UIs take no lock, so they can watch a demo while it runs."""
-    if (p.dagster_home / "storage").is_dir() and (p.mlflow_dir / "mlflow.db").is_file():
+    if (p.dagster_home / "history" / "runs.db").is_file() and (p.mlflow_dir / "mlflow.db").is_file():
         return
     import dagster as dg
 

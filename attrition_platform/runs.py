@@ -118,7 +118,7 @@ def run_problems(instance: dg.DagsterInstance, run_id: str) -> Iterator[str]:
             if evaluation is None or evaluation.passed:
                 continue
             numbers = "; ".join(
-                f"{k} {getattr(v, 'value', v)}" for k, v in evaluation.metadata.items()
+                f"{k} {_shown(getattr(v, 'value', v))}" for k, v in evaluation.metadata.items()
             )
             name = f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}"
             yield f"check {name} failed" + (f": {numbers}" if numbers else "")
@@ -126,9 +126,17 @@ def run_problems(instance: dg.DagsterInstance, run_id: str) -> Iterator[str]:
             err = event.step_failure_data.error
             cause = err.cause if err is not None and err.cause is not None else err
             text = cause.message.strip() if cause else "failed"
-            if cause is not None and cause.cls_name in ("Failure", "DagsterAssetCheckFailedError"):
+            if cause is not None and cause.cls_name == "DagsterAssetCheckFailedError":
+                continue  # the failed check itself is reported above, with its numbers
+            if cause is not None and cause.cls_name == "Failure":
                 text = text.split(": ", 1)[-1]  # our own explanation; the class path is noise
             yield f"{event.step_key}: {text}"
+
+
+def _shown(value: object) -> str:
+    """Multi-line metadata (a markdown list of problems) indented under its check."""
+    text = str(value)
+    return "\n    " + text.replace("\n", "\n    ") if "\n" in text else text
 
 
 def latest_partition_runs(instance: dg.DagsterInstance, job_name: str) -> dict[str, dg.DagsterRunStatus]:
