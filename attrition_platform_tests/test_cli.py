@@ -262,3 +262,24 @@ def test_cv_on_a_time_aware_export_labels_from_its_exits(tmp_path: Path) -> None
     # Only snapshots whose 180-day horizon has elapsed are labelled, opted-out people excluded.
     assert 0 < report["rows"] < len(table[~table["opt_out"]])
     assert 0 < report["leavers"] < report["rows"]
+
+
+def test_demo_with_no_wait_stops_at_once_naming_the_lock_holder(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import pathlib, time; from attrition_platform import datadir; from attrition_platform.settings import Paths\n"
+         f"with datadir.exclusive(Paths(pathlib.Path({str(home)!r})), 'attrition demo', 0, print):\n"
+         "    print('locked', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = run(["demo", "--employees", "150", "--months", "2", "--no-wait"], home, tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 2
+    assert f"in use by pid {holder.pid} (attrition demo, started at" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (home / "lake" / "_source.json").exists()  # nothing written
