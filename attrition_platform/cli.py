@@ -18,9 +18,45 @@ from typing import Any
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LOCK_WAIT_SECONDS = 1800
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The project's own error types: each carries a message written for the user."""
+    from attrition_platform.contract import ContractError
+    from attrition_platform.datadir import DataDirError
+    from attrition_platform.model.bundle import BundleError
+    from attrition_platform.model.training_data import TrainingDataError
+    from attrition_platform.resources.hris import HrisError
+    from attrition_platform.settings import SettingsError
+
+    return (ContractError, DataDirError, BundleError, TrainingDataError, HrisError, SettingsError)
+
+
+class _App(typer.Typer):
+    """The one boundary: a project error raised anywhere under a command ends as one line and
+    exit code 2, never a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, _user_errors()):
+                typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+                sys.exit(2)
+            raise
+
+
+app = _App(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _one_line(exc: Any) -> str:
+    """A pydantic ValidationError as one line naming each setting and its problem (never the
+    value given)."""
+    return "; ".join(
+        f"HRIS setting '{'.'.join(str(part) for part in e['loc'])}': {e['msg'].lower()}" for e in exc.errors()
+    )
 
 
 def _fail(message: str) -> None:
@@ -44,14 +80,18 @@ def _quiet_libraries() -> None:
 
 def _prepare_home() -> Any:
     """Point Dagster at the data directory and give it the project's instance config."""
-    from attrition_platform.settings import paths
+    from attrition_platform.settings import environment, paths
 
+    environment()  # an unknown ATTRITION_ENV stops here, before anything is created
     p = paths().ensure()
     os.environ["ATTRITION_HOME"] = str(p.home)
     os.environ["DAGSTER_HOME"] = str(p.dagster_home)
     src = REPO_ROOT / "dagster.yaml"
-    if src.is_file() and not (p.dagster_home / "dagster.yaml").exists():
-        shutil.copy(src, p.dagster_home / "dagster.yaml")
+    target = p.dagster_home / "dagster.yaml"
+    if src.is_file() and not target.exists():
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copy(src, tmp)
+        os.replace(tmp, target)  # a concurrent reader sees no file or the whole file
     return p
 
 
@@ -76,24 +116,12 @@ def _hris_env(hris: Path | None, employees: int | None, months: int | None) -> d
     return env
 
 
-def _check_result(result: Any, what: str) -> None:
-    if result.success:
+def _check_result(outcome: Any, what: str) -> None:
+    """Stop with what went wrong in a run: each failed check with its own numbers, each failed
+    step with our own explanation (see runs.run_problems)."""
+    if outcome.success:
         return
-    messages = []
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
-            problems = evaluation.metadata.get("problems")
-            detail = f"\n{problems.value}" if problems is not None else ""
-            messages.append(f"check {evaluation.asset_key.to_user_string()}.{evaluation.check_name} failed{detail}")
-    for event in result.all_events:
-        if event.is_step_failure:
-            err = event.step_failure_data.error
-            cause = err.cause if err is not None and err.cause is not None else err
-            text = cause.message.strip() if cause else "failed"
-            if cause is not None and cause.cls_name == "Failure":
-                text = text.split(": ", 1)[-1]  # our own explanation; the class path is noise
-            messages.append(f"{event.step_key}: {text}")
-    _fail(f"{what} failed:\n  " + "\n  ".join(messages or ["see the Dagster run log"]))
+    _fail(f"{what} failed:\n  " + "\n  ".join(outcome.problems or ["see the Dagster run log"]))
 
 
 def _metadata(instance: Any, key: str) -> dict[str, Any]:
@@ -111,15 +139,17 @@ def demo(
     employees: int | None = typer.Option(None, help="Synthetic headcount (default 2,000)."),
     months: int | None = typer.Option(None, help="Synthetic months of history (default 36)."),
     refresh: bool = typer.Option(False, help="Rebuild snapshots that are already materialised."),
-    retrain: bool = typer.Option(False, help="Train even if the snapshots have not changed."),
+    retrain: bool = typer.Option(False, help="Train even if the training inputs have not changed."),
+    reset: bool = typer.Option(False, help="Wipe this data directory's lake, Dagster and MLflow state first."),
+    wait: int = typer.Option(DEFAULT_LOCK_WAIT_SECONDS, min=0, help="Seconds to wait for another run on this data directory."),
+    no_wait: bool = typer.Option(False, help="Stop at once if another run holds the data directory."),
     verbose: bool = typer.Option(False, help="Show Dagster's own event log."),
 ) -> None:
     """Run the main job on the embedded defaults: HRIS -> features -> training set -> model."""
-    import dagster as dg
+    from pydantic import ValidationError
 
-    from attrition_platform import contract
-    from attrition_platform.defs.partitions import register_snapshot_dates
-    from attrition_platform.resources.hris import HrisError, hris_from_env
+    from attrition_platform import datadir
+    from attrition_platform.resources.hris import hris_from_env
 
     t0 = time.perf_counter()
     _quiet_libraries()
@@ -127,22 +157,49 @@ def demo(
     extra = _hris_env(hris, employees, months)
     os.environ.update(extra)
     _write_dotenv(extra)
-    try:
+    try:  # validates the source before anything is locked or written
         source = hris_from_env()
         dates = source.extract_dates()
-    except (contract.ContractError, HrisError, ValueError) as exc:
+    except ValidationError as exc:
+        _fail(_one_line(exc))
+    except ValueError as exc:  # the readers' own messages (bad extension, invalid knobs...)
         _fail(str(exc))
-    typer.echo(f"data directory: {p.home}")
-    typer.echo(f"HRIS: {source.kind}" + (f" ({source.path})" if source.path else "")
-               + f", {len(dates)} snapshot(s) {dates[0]} .. {dates[-1]}")
+    with datadir.exclusive(p, "attrition demo", 0 if no_wait else wait, typer.echo):
+        if reset:
+            datadir.reset(p, typer.echo)
+            p = _prepare_home()
+        ident = datadir.source_identity(source)
+        datadir.check_source(p, ident)
+        typer.echo(f"data directory: {p.home}")
+        typer.echo(f"HRIS: {source.kind}" + (f" ({source.path})" if source.path else "")
+                   + f", {len(dates)} snapshot(s) {dates[0]} .. {dates[-1]}")
+        instance = _run_demo(p, dates, ident, refresh=refresh, retrain=retrain, verbose=verbose)
+        _summary(instance, p, time.perf_counter() - t0)
 
+
+def _run_demo(p: Any, dates: list[dt.date], ident: dict[str, Any], *, refresh: bool, retrain: bool,
+              verbose: bool) -> Any:
+    """Land every snapshot not yet landed successfully, then train unless the model is current.
+    Runs with the data-directory lock held: no other CLI writer is live in this home."""
+    import dagster as dg
+
+    from attrition_platform import currency, runs
     from attrition_platform.definitions import defs
+    from attrition_platform.defs.partitions import register_snapshot_dates
 
     definitions = defs()
+    registry = definitions.resources["mlflow"]
+    lake = definitions.resources["lake"]
     instance = dg.DagsterInstance.get()
-    done = set() if refresh else instance.get_materialized_partitions(dg.AssetKey("employee_features"))
-    snapshot_job = definitions.resolve_job_def("snapshot")
+    for run_id in runs.fail_dead_runs(instance):
+        typer.echo(f"marked failed: Dagster run {run_id[:8]}, left unfinished by a process that died")
+    live = {r.run_id for r in instance.get_runs(filters=dg.RunsFilter(statuses=runs.IN_PROGRESS))}
+    for run_id in currency.fail_dead_mlflow_runs(registry, live):
+        typer.echo(f"marked failed: MLflow run {run_id[:8]}, left running by a process that died")
+    jobs = runs.CodeLocationJobs()
     register_snapshot_dates(instance, dates)
+    latest = runs.latest_partition_runs(instance, "snapshot")
+    done = set() if refresh else {k for k, s in latest.items() if s == dg.DagsterRunStatus.SUCCESS}
     quiet = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     for i, day in enumerate(dates, 1):
         key = day.isoformat()
@@ -150,35 +207,35 @@ def demo(
             typer.echo(f"[{i:>3}/{len(dates)}] {key}  already materialised, skipped")
             continue
         t = time.perf_counter()
-        result = snapshot_job.execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False, run_config=quiet
-        )
-        _check_result(result, f"snapshot {key}")
+        _check_result(jobs.launch(instance, "snapshot", key, quiet), f"snapshot {key}")
         typer.echo(f"[{i:>3}/{len(dates)}] {key}  hris + features  {time.perf_counter() - t:.1f}s")
-    if not retrain and _model_is_current(instance, definitions):
-        typer.echo("training: the latest model was trained on exactly these snapshots, skipped "
-                   "(--retrain to train again)")
-    else:
-        typer.echo("training: training_set -> candidate_model -> model_evaluation ...")
-        t = time.perf_counter()
-        result = definitions.resolve_job_def("train_model").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=quiet
-        )
-        _check_result(result, "training")
-        typer.echo(f"training done in {time.perf_counter() - t:.1f}s")
-    _summary(instance, p, time.perf_counter() - t0)
+    fingerprint = currency.inputs_fingerprint(lake, ident)
+    if not retrain and currency.model_is_current(registry, fingerprint):
+        typer.echo("training: the challenger was trained on training inputs with exactly this "
+                   "content, skipped (--retrain to train again)")
+        return instance
+    typer.echo("training: training_set -> candidate_model -> model_evaluation ...")
+    t = time.perf_counter()
+    _check_result(jobs.launch(instance, "train_model", None, quiet), "training")
+    currency.record_inputs(registry, fingerprint)
+    typer.echo(f"training done in {time.perf_counter() - t:.1f}s")
+    return instance
 
 
-def _model_is_current(instance: Any, definitions: Any) -> bool:
-    """True when the last evaluated model was trained on the lake's current snapshot tables:
-    training again would only register an identical model under a new version."""
-    candidate = _metadata(instance, "candidate_model")
-    evaluation = _metadata(instance, "model_evaluation")
-    if not candidate or evaluation.get("model_version") != candidate.get("model_version"):
-        return False
-    lake = definitions.resources["lake"]
-    used = candidate.get("delta_versions") or {}
-    return all(used.get(t) == lake.version(t) for t in ("employee_features", "hris_terminations"))
+def _init_stores_once(p: Any, command: str) -> None:
+    """Create the Dagster and MLflow SQLite stores under the data-directory lock when they do
+    not exist yet: a UI started beside a first demo must not race its migrations. Afterwards the
+    UIs take no lock, so they can watch a demo while it runs."""
+    if (p.dagster_home / "history" / "runs.db").is_file() and (p.mlflow_dir / "mlflow.db").is_file():
+        return
+    import dagster as dg
+
+    from attrition_platform import datadir
+    from attrition_platform.resources.mlflow_registry import MlflowRegistry
+
+    with datadir.exclusive(p, command, DEFAULT_LOCK_WAIT_SECONDS, typer.echo):
+        dg.DagsterInstance.get().get_runs(limit=1)
+        MlflowRegistry(tracking_uri=p.mlflow_tracking_uri, artifact_location=p.mlflow_artifacts.as_uri()).experiment_id()
 
 
 def _summary(instance: Any, p: Any, seconds: float) -> None:
@@ -271,7 +328,7 @@ def _exec_with_default_signals(argv: list[str], env: dict[str, str]) -> None:
 @app.command()
 def ui(port: int = typer.Option(3000)) -> None:
     """Start the Dagster UI (`dagster dev`) on the same data directory as the demo."""
-    _prepare_home()
+    _init_stores_once(_prepare_home(), "attrition ui")
     _write_dotenv({k: v for k, v in os.environ.items() if k.startswith("ATTRITION_HRIS_")})
     dagster = str(Path(sys.executable).with_name("dagster"))
     _exec_with_default_signals(
@@ -283,6 +340,7 @@ def ui(port: int = typer.Option(3000)) -> None:
 def mlflow_ui(port: int = typer.Option(5000)) -> None:
     """Start the MLflow UI on the demo's tracking store (one worker, ~400 MB)."""
     p = _prepare_home()
+    _init_stores_once(p, "attrition mlflow-ui")
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     mlflow = str(Path(sys.executable).with_name("mlflow"))
     _exec_with_default_signals(

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_HOME = ".attrition"
+ENVIRONMENTS = ("local", "test", "prod")
+
+
+class SettingsError(ValueError):
+    """A setting the user gave (an environment variable) that cannot work; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,25 @@ class Paths:
     def cache(self) -> Path:
         return self.home / "cache"
 
+    @property
+    def lock_file(self) -> Path:
+        return self.home / ".lock"
+
     def ensure(self) -> "Paths":
-        for p in (self.dagster_home, self.lake, self.mlflow_artifacts, self.cache):
-            p.mkdir(parents=True, exist_ok=True)
+        """Create the data directory's layout; a home that cannot hold it is a SettingsError."""
+        if self.home.exists() and not self.home.is_dir():
+            raise SettingsError(f"ATTRITION_HOME={self.home} is a file, not a directory")
+        try:
+            for p in (self.dagster_home, self.lake, self.mlflow_artifacts, self.cache):
+                p.mkdir(parents=True, exist_ok=True)
+        except NotADirectoryError:
+            raise SettingsError(f"ATTRITION_HOME={self.home}: a part of the path is a file") from None
+        except OSError as exc:
+            raise SettingsError(
+                f"ATTRITION_HOME={self.home} cannot be created or written ({exc.strerror.lower()})"
+            ) from None
+        if not os.access(self.home, os.W_OK):
+            raise SettingsError(f"ATTRITION_HOME={self.home} is not writable")
         return self
 
 
@@ -55,6 +76,6 @@ def paths() -> Paths:
 def environment() -> str:
     """The one switch that picks the resource set: local (default), test or prod."""
     env = os.environ.get("ATTRITION_ENV", "local").strip().lower()
-    if env not in ("local", "test", "prod"):
-        raise ValueError(f"ATTRITION_ENV must be local, test or prod, not {env!r}")
+    if env not in ENVIRONMENTS:
+        raise SettingsError(f"ATTRITION_ENV must be local, test or prod, not {env!r}")
     return env

@@ -1,0 +1,100 @@
+"""What is current in a data directory, judged by results and content rather than by names.
+
+A snapshot partition is current when its latest run succeeded (a failed blocking check fails
+the run, so its partition is retried). The model is current when the challenger alias loads and
+was trained on inputs with the same content as today's: rewriting identical snapshots
+(`--refresh`) bumps Delta versions but not content, so it registers nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pandas as pd
+
+from attrition_platform.contract import KEY, SNAPSHOT_DATE
+
+INPUT_TABLES = ("employee_features", "hris_terminations")
+INPUTS_TAG = "attrition.inputs_sha256"
+ALIAS = "challenger"
+
+
+def table_digest(df: pd.DataFrame) -> str:
+    """A digest of a table's rows, independent of row order, column order and Delta version."""
+    df = df[sorted(df.columns)]
+    order = [c for c in (SNAPSHOT_DATE, KEY) if c in df.columns]
+    if order:
+        df = df.sort_values(order, kind="stable")
+    h = hashlib.sha256(",".join(f"{c}:{df[c].dtype}" for c in df.columns).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def inputs_fingerprint(lake: Any, source_identity: dict[str, Any]) -> str:
+    """The content of everything training reads: the source and the tables it landed."""
+    h = hashlib.sha256(repr(sorted(source_identity.items())).encode())
+    for table in INPUT_TABLES:
+        h.update(table.encode())
+        if lake.exists(table):
+            h.update(table_digest(lake.read(table)).encode())
+    return h.hexdigest()
+
+
+def model_alias_loads(registry: Any, alias: str = ALIAS) -> bool:
+    """True when `alias` resolves to a version whose bundle downloads and loads: a version
+    registered by a run killed before its upload points nowhere and must not count."""
+    from attrition_platform.model.bundle import ModelBundle
+
+    try:
+        ModelBundle.from_mlflow(registry.model_uri(alias), registry.tracking_uri)
+    except Exception:  # noqa: BLE001 - any failure to load means "not current"; we retrain
+        return False
+    return True
+
+
+def alias_version(registry: Any, alias: str = ALIAS) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return registry.client().get_model_version_by_alias(registry.model_name, alias)
+    except MlflowException:
+        return None
+
+
+def model_is_current(registry: Any, fingerprint: str) -> bool:
+    version = alias_version(registry)
+    if version is None or version.tags.get(INPUTS_TAG) != fingerprint:
+        return False
+    return model_alias_loads(registry)
+
+
+def record_inputs(registry: Any, fingerprint: str) -> str | None:
+    """Tag the challenger (after its training run succeeded) with the content it learned from."""
+    version = alias_version(registry)
+    if version is None:
+        return None
+    registry.client().set_model_version_tag(registry.model_name, version.version, INPUTS_TAG, fingerprint)
+    return str(version.version)
+
+
+def fail_dead_mlflow_runs(registry: Any, live_dagster_run_ids: set[str]) -> list[str]:
+    """Mark FAILED the MLflow runs left RUNNING by a process that died; a run whose Dagster run
+    is still live (launched from the UI) is left alone."""
+    from mlflow.entities import ViewType
+
+    client = registry.client()
+    experiment = client.get_experiment_by_name(registry.experiment_name)
+    if experiment is None:
+        return []
+    failed = []
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string="attributes.status = 'RUNNING'",
+        run_view_type=ViewType.ACTIVE_ONLY,
+    )
+    for run in runs:
+        if run.data.tags.get("dagster_run_id") in live_dagster_run_ids:
+            continue
+        client.set_terminated(run.info.run_id, status="FAILED")
+        failed.append(run.info.run_id)
+    return failed
