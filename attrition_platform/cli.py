@@ -156,7 +156,6 @@ def demo(
     p = _prepare_home()
     extra = _hris_env(hris, employees, months)
     os.environ.update(extra)
-    _write_dotenv(extra)
     try:  # validates the source before anything is locked or written
         source = hris_from_env()
         dates = source.extract_dates()
@@ -164,6 +163,7 @@ def demo(
         _fail(_one_line(exc))
     except ValueError as exc:  # the readers' own messages (bad extension, invalid knobs...)
         _fail(str(exc))
+    _write_dotenv(extra)
     with datadir.exclusive(p, "attrition demo", 0 if no_wait else wait, typer.echo):
         if reset:
             datadir.reset(p, typer.echo)
@@ -194,8 +194,9 @@ def _run_demo(p: Any, dates: list[dt.date], ident: dict[str, Any], *, refresh: b
     for run_id in runs.fail_dead_runs(instance):
         typer.echo(f"marked failed: Dagster run {run_id[:8]}, left unfinished by a process that died")
     live = {r.run_id for r in instance.get_runs(filters=dg.RunsFilter(statuses=runs.IN_PROGRESS))}
-    for run_id in currency.fail_dead_mlflow_runs(registry, live):
-        typer.echo(f"marked failed: MLflow run {run_id[:8]}, left running by a process that died")
+    stale = registry.fail_stale_runs(live)
+    if stale:
+        typer.echo(f"marked failed: {stale} MLflow run(s) left running by a process that died")
     jobs = runs.CodeLocationJobs()
     register_snapshot_dates(instance, dates)
     latest = runs.latest_partition_runs(instance, "snapshot")
@@ -329,7 +330,10 @@ def _exec_with_default_signals(argv: list[str], env: dict[str, str]) -> None:
 def ui(port: int = typer.Option(3000)) -> None:
     """Start the Dagster UI (`dagster dev`) on the same data directory as the demo."""
     _init_stores_once(_prepare_home(), "attrition ui")
-    _write_dotenv({k: v for k, v in os.environ.items() if k.startswith("ATTRITION_HRIS_")})
+    # The SQL URL may hold a password: `dagster dev` inherits it from this environment, and it
+    # is never written to disk.
+    _write_dotenv({k: v for k, v in os.environ.items()
+                   if k.startswith("ATTRITION_HRIS_") and k != "ATTRITION_HRIS_SQL_URL"})
     dagster = str(Path(sys.executable).with_name("dagster"))
     _exec_with_default_signals(
         [dagster, "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-p", str(port)], dict(os.environ)

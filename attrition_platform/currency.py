@@ -41,18 +41,6 @@ def inputs_fingerprint(lake: Any, source_identity: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def model_alias_loads(registry: Any, alias: str = ALIAS) -> bool:
-    """True when `alias` resolves to a version whose bundle downloads and loads: a version
-    registered by a run killed before its upload points nowhere and must not count."""
-    from attrition_platform.model.bundle import ModelBundle
-
-    try:
-        ModelBundle.from_mlflow(registry.model_uri(alias), registry.tracking_uri)
-    except Exception:  # noqa: BLE001 - any failure to load means "not current"; we retrain
-        return False
-    return True
-
-
 def alias_version(registry: Any, alias: str = ALIAS) -> Any | None:
     from mlflow.exceptions import MlflowException
 
@@ -66,7 +54,7 @@ def model_is_current(registry: Any, fingerprint: str) -> bool:
     version = alias_version(registry)
     if version is None or version.tags.get(INPUTS_TAG) != fingerprint:
         return False
-    return model_alias_loads(registry)
+    return bool(registry.alias_loads(ALIAS))
 
 
 def record_inputs(registry: Any, fingerprint: str) -> str | None:
@@ -76,25 +64,3 @@ def record_inputs(registry: Any, fingerprint: str) -> str | None:
         return None
     registry.client().set_model_version_tag(registry.model_name, version.version, INPUTS_TAG, fingerprint)
     return str(version.version)
-
-
-def fail_dead_mlflow_runs(registry: Any, live_dagster_run_ids: set[str]) -> list[str]:
-    """Mark FAILED the MLflow runs left RUNNING by a process that died; a run whose Dagster run
-    is still live (launched from the UI) is left alone."""
-    from mlflow.entities import ViewType
-
-    client = registry.client()
-    experiment = client.get_experiment_by_name(registry.experiment_name)
-    if experiment is None:
-        return []
-    failed = []
-    runs = client.search_runs(
-        [experiment.experiment_id], filter_string="attributes.status = 'RUNNING'",
-        run_view_type=ViewType.ACTIVE_ONLY,
-    )
-    for run in runs:
-        if run.data.tags.get("dagster_run_id") in live_dagster_run_ids:
-            continue
-        client.set_terminated(run.info.run_id, status="FAILED")
-        failed.append(run.info.run_id)
-    return failed
