@@ -24,11 +24,25 @@ METRIC_NAMES = ("recall", "precision", "f1", "roc_auc", "pr_auc", "brier")
 
 
 class TrainingSetConfig(dg.Config):
+    """Label horizon and time windows, in days so they hold for any snapshot cadence."""
+
     horizon_days: int = Field(default=180, ge=1, description="Label: voluntary exit within N days.")
-    validation_snapshots: int = Field(default=3, ge=1, description="Snapshots for validation.")
-    test_snapshots: int = Field(default=3, ge=1, description="Latest snapshots held out for test.")
+    validation_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days of snapshots before the test window used for validation (90 = 3 monthly, "
+        "13 weekly or 90 daily snapshots).",
+    )
+    test_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days of the latest labelled snapshots held out as the untouched test window.",
+    )
     embargo_days: int | None = Field(
-        default=None, ge=0, description="Gap between training and validation (default: horizon)."
+        default=None,
+        ge=0,
+        description="Gap before validation and before test (default: the horizon). Shorter than the "
+        "horizon lets one exit label rows of two splits, which training_label_leakage blocks.",
     )
 
 
@@ -84,15 +98,19 @@ def training_set(
         terminations = terminations.iloc[0:0]
     opted_out = set(features.loc[features["opt_out"].astype(bool), KEY])
     features = features[~features[KEY].isin(opted_out)]
-    static = terminations.empty and bool((features["Attrition"] == "Yes").any())
-    if static:
-        latest = features[SNAPSHOT_DATE].max()
-        rows = td.label_static(features[features[SNAPSHOT_DATE] == latest])
-    else:
-        rows = td.label_time_aware(features, terminations, config.horizon_days, known_until)
-    del features  # the labelled rows are a copy; keep one table in memory, not two
-    plan = td.SplitPlan(config.validation_snapshots, config.test_snapshots, config.embargo_days)
+    # No exits and one snapshot is a static export (labelled by `Attrition`) even when nobody
+    # left: it must say "no leavers", not ask for more snapshots.
+    static = terminations.empty and (
+        bool((features["Attrition"] == "Yes").any()) or features[SNAPSHOT_DATE].nunique() == 1
+    )
+    plan = td.SplitPlan(config.validation_days, config.test_days, config.embargo_days)
     try:
+        if static:
+            latest = features[SNAPSHOT_DATE].max()
+            rows = td.label_static(features[features[SNAPSHOT_DATE] == latest])
+        else:
+            rows = td.label_time_aware(features, terminations, config.horizon_days, known_until)
+        del features  # the labelled rows are a copy; keep one table in memory, not two
         rows = td.assign_split(rows, plan, config.horizon_days)
     except td.TrainingDataError as exc:
         raise dg.Failure(str(exc)) from None
@@ -101,6 +119,7 @@ def training_set(
         "lineage.hris_terminations": str(term_version),
         "lineage.known_until": known_until.isoformat(),
         "lineage.horizon_days": str(config.horizon_days),
+        "lineage.embargo_days": str(config.horizon_days if config.embargo_days is None else config.embargo_days),
         "lineage.mode": "static" if static else "time_aware",
     }
     version = lake.overwrite(TRAINING_TABLE, rows, lineage=lineage)
