@@ -89,7 +89,7 @@ def test_demo_with_too_little_history_says_what_is_missing(tmp_path: Path) -> No
     result = run(["demo", "--employees", "150", "--months", "3"], tmp_path / "home", tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
-    assert "training_set: only 0 labelled snapshot(s); the time split needs at least 7" in result.stderr
+    assert "training_set: no labelled snapshot yet: a snapshot is labelled once its 180-day horizon" in result.stderr
     assert "[  3/3]" in result.stdout  # the snapshots themselves landed, with progress shown
 
 

@@ -135,6 +135,11 @@ def assign_split(rows: pd.DataFrame, plan: SplitPlan, horizon_days: int) -> pd.D
     """Add the `split` column (to `rows` itself: at 100k employees a defensive copy costs
     gigabytes); rows inside the embargo gap are dropped from the returned frame."""
     dates = sorted(rows[SNAPSHOT_DATE].unique())
+    if not dates:
+        raise TrainingDataError(
+            f"no labelled snapshot yet: a snapshot is labelled once its {horizon_days}-day horizon "
+            "has passed, and none has; add history or shorten the horizon"
+        )
     out = rows
     if len(dates) == 1:
         # A static export: stratified by label, stable per employee.

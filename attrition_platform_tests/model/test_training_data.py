@@ -99,6 +99,12 @@ def test_an_export_without_exits_is_a_clear_error_not_a_type_error() -> None:
         td.label_time_aware(feats, no_columns, 90, known_until=D(2025, 1, 1))
 
 
+def test_no_labelled_snapshot_is_a_clear_error() -> None:
+    rows = _features([D(2024, 1, 1)], [1]).iloc[0:0].assign(label=0)
+    with pytest.raises(td.TrainingDataError, match="no labelled snapshot yet: .* 180-day horizon"):
+        td.assign_split(rows, td.SplitPlan(), 180)
+
+
 def test_a_static_export_without_leavers_says_so() -> None:
     rows = _features([D(2024, 1, 1)], [1, 2, 3])
     rows["Attrition"] = "No"
