@@ -62,6 +62,14 @@ class CandidateModelConfig(dg.Config):
     monotone: bool = Field(default=True, description="Enforce domain monotone constraints.")
     balance_classes: bool = Field(default=True, description="Weight leavers by the class ratio.")
     threshold_beta: float = Field(default=1.0, gt=0, description="F-beta for the threshold.")
+    refit: bool = Field(
+        default=False,
+        description="After choosing depth, rounds, calibration and threshold on validation rows, "
+        "retrain on training + validation rows (docs/design.md has the measurement).",
+    )
+    refit_scale_rounds: bool = Field(
+        default=False, description="On refit, scale the chosen rounds by the growth in rows."
+    )
     seed: int = 42
 
     def recipe(self) -> RecipeParams:
