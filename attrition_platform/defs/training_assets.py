@@ -1,6 +1,7 @@
 """Training: the point-in-time training set, the candidate model and its holdout evaluation."""
 
 import datetime as dt
+from dataclasses import replace
 
 import dagster as dg
 import numpy as np
@@ -15,7 +16,7 @@ from attrition_platform.model import training_data as td
 from attrition_platform.model.bundle import ModelBundle
 from attrition_platform.model.metrics import classification_metrics, confusion
 from attrition_platform.model.profile import profile
-from attrition_platform.model.recipe import RecipeParams, train_baseline, train_xgboost
+from attrition_platform.model.recipe import RecipeParams, refit_xgboost, train_baseline, train_xgboost
 from attrition_platform.resources.lake import DeltaLake
 from attrition_platform.resources.mlflow_registry import MlflowRegistry
 
@@ -178,10 +179,15 @@ def candidate_model(
     train, val = parts["train"], parts["validation"]
     params = config.recipe()
     context.log.info(f"training on {len(train)} rows, validating on {len(val)}")
-    bundle = train_xgboost(train, train[td.LABEL], val, val[td.LABEL], params)
+    held_out = train_xgboost(train, train[td.LABEL], val, val[td.LABEL], replace(params, refit=False))
+    # Validation metrics come from the held-out fit: a refit model has seen these rows.
     val_metrics = classification_metrics(
-        val[td.LABEL].to_numpy(), bundle.predict_proba(val), bundle.threshold
+        val[td.LABEL].to_numpy(), held_out.predict_proba(val), held_out.threshold
     )
+    bundle = held_out
+    if params.refit:
+        bundle = refit_xgboost(held_out, train, train[td.LABEL], val, val[td.LABEL], params)
+        train = pd.concat([train, val], ignore_index=True)  # what the final booster learned from
     lineage = lake.lineage(TRAINING_TABLE, ts_version)
     delta_versions = {
         "training_set": ts_version,
