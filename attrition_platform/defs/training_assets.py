@@ -64,7 +64,7 @@ class CandidateModelConfig(dg.Config):
     balance_classes: bool = Field(default=True, description="Weight leavers by the class ratio.")
     threshold_beta: float = Field(default=1.0, gt=0, description="F-beta for the threshold.")
     refit: bool = Field(
-        default=False,
+        default=True,
         description="After choosing depth, rounds, calibration and threshold on validation rows, "
         "retrain on training + validation rows (docs/design.md has the measurement).",
     )

@@ -37,8 +37,9 @@ def test_an_empty_depth_grid_is_refused() -> None:
         train_xgboost(train, y, train, y, RecipeParams(max_depths=()))
 
 
-def test_refit_retrains_on_fit_and_validation_rows_with_the_chosen_depth_and_rounds(trained_bundle) -> None:
-    held_out, _ = trained_bundle
+def test_refit_retrains_on_fit_and_validation_rows_with_the_chosen_depth_and_rounds(held_out_bundle) -> None:
+    held_out = held_out_bundle
+    assert held_out.metadata["refit"] is False
     train, y_train = learnable(3000, 1)  # the rows the session bundle was tuned on
     val, y_val = learnable(1000, 2)
     best = held_out.metadata["best_iteration"]
@@ -52,8 +53,8 @@ def test_refit_retrains_on_fit_and_validation_rows_with_the_chosen_depth_and_rou
     assert scaled.booster.num_boosted_rounds() == round(best * 4000 / 3000)
 
 
-def test_a_refit_model_keeps_the_held_out_probability_scale_and_threshold(trained_bundle) -> None:
-    held_out, _ = trained_bundle
+def test_a_refit_model_keeps_the_held_out_probability_scale_and_threshold(held_out_bundle) -> None:
+    held_out = held_out_bundle
     train, y_train = learnable(3000, 1)
     val, y_val = learnable(1000, 2)
     refit = refit_xgboost(held_out, train, y_train, val, y_val, RecipeParams(max_rounds=200, refit=True))
@@ -65,8 +66,7 @@ def test_a_refit_model_keeps_the_held_out_probability_scale_and_threshold(traine
     assert np.corrcoef(p_refit, p_held)[0, 1] > 0.9
 
 
-def test_the_recipe_refits_when_asked() -> None:
-    train, y_train = learnable(800, 11)
-    val, y_val = learnable(300, 12)
-    bundle = train_xgboost(train, y_train, val, y_val, RecipeParams(max_rounds=40, max_depths=(2,), refit=True))
-    assert bundle.metadata["refit"] is True and bundle.metadata["refit_rows"] == 1100
+def test_the_recipe_refits_by_default(trained_bundle) -> None:
+    bundle, _ = trained_bundle
+    assert RecipeParams().refit is True
+    assert bundle.metadata["refit"] is True and bundle.metadata["refit_rows"] == 4000
