@@ -128,7 +128,6 @@ def training_set(
         "lineage.hris_terminations": str(term_version),
         "lineage.known_until": known_until.isoformat(),
         "lineage.horizon_days": str(config.horizon_days),
-        "lineage.embargo_days": str(config.horizon_days if config.embargo_days is None else config.embargo_days),
         "lineage.mode": "static" if static else "time_aware",
     }
     version = lake.overwrite(TRAINING_TABLE, rows, lineage=lineage)
