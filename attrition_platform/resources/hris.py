@@ -180,7 +180,9 @@ def exits_known_by(table: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     if "termination_date" not in table.columns:
         return _empty_terminations()
     rows = table[table["termination_date"].notna()]
-    rows = rows[rows["termination_date"] <= as_of]
+    if rows.empty:  # an all-null column may come back as datetime64: nothing to compare
+        return _empty_terminations()
+    rows = rows[(pd.to_datetime(rows["termination_date"]) <= pd.Timestamp(as_of)).to_numpy()]
     out = rows[[KEY, "termination_date", "termination_type"]].drop_duplicates(
         [KEY, "termination_date"], keep="last"
     )
