@@ -102,9 +102,13 @@ def training_class_balance(lake: DeltaLake) -> dg.AssetCheckResult:
         if rows == 0:
             failures.append(f"{s}: no rows")
         elif leavers == 0 or below > 0:
-            failures.append(f"{s}: leaver rate {rate:.2%} is {below:.2%} below the {MIN_POSITIVE_RATE:.0%} minimum")
+            failures.append(
+                f"{s}: leaver rate {rate:.2%} is {below:.2%} below the {MIN_POSITIVE_RATE:.0%} minimum"
+            )
         elif above > 0:
-            failures.append(f"{s}: leaver rate {rate:.2%} is {above:.2%} above the {MAX_POSITIVE_RATE:.0%} maximum")
+            failures.append(
+                f"{s}: leaver rate {rate:.2%} is {above:.2%} above the {MAX_POSITIVE_RATE:.0%} maximum"
+            )
     metadata["min_rate"] = dg.MetadataValue.float(MIN_POSITIVE_RATE)
     metadata["max_rate"] = dg.MetadataValue.float(MAX_POSITIVE_RATE)
     return dg.AssetCheckResult(

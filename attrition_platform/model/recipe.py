@@ -143,9 +143,18 @@ def refit_xgboost(
         "refit": True,
         "refit_rounds": rounds,
         "refit_rows": len(y),
-        "held_out_calibration": {"slope": held_out.calibration.slope, "intercept": held_out.calibration.intercept},
+        "held_out_calibration": {
+            "slope": held_out.calibration.slope,
+            "intercept": held_out.calibration.intercept,
+        },
     }
-    return ModelBundle(booster=booster, spec=spec, calibration=calibration, threshold=held_out.threshold, metadata=metadata)
+    return ModelBundle(
+        booster=booster,
+        spec=spec,
+        calibration=calibration,
+        threshold=held_out.threshold,
+        metadata=metadata,
+    )
 
 
 def _fit_soft_platt(margin: np.ndarray, target: np.ndarray) -> Calibration:

@@ -77,17 +77,24 @@ def voluntary_exits(terminations: pd.DataFrame) -> pd.DataFrame:
     if terminations.empty or "termination_date" not in terminations:
         return pd.DataFrame({KEY: pd.Series(dtype="int64"), "exit": pd.Series(dtype="datetime64[ns]")})
     vol = terminations[terminations["termination_type"] == "voluntary"]
-    out = pd.DataFrame({KEY: vol[KEY].to_numpy(), "exit": pd.to_datetime(vol["termination_date"]).to_numpy()})
+    out = pd.DataFrame(
+        {KEY: vol[KEY].to_numpy(), "exit": pd.to_datetime(vol["termination_date"]).to_numpy()}
+    )
     return out.dropna().drop_duplicates().reset_index(drop=True)
 
 
 def _exit_matches(rows: pd.DataFrame, vol: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
     """(row position, employee, exit) for every exit inside a row's window (D, D + horizon]."""
     keys = pd.DataFrame(
-        {"row": np.arange(len(rows)), KEY: rows[KEY].to_numpy(), "snap": pd.to_datetime(rows[SNAPSHOT_DATE]).to_numpy()}
+        {
+            "row": np.arange(len(rows)),
+            KEY: rows[KEY].to_numpy(),
+            "snap": pd.to_datetime(rows[SNAPSHOT_DATE]).to_numpy(),
+        }
     )
     pairs = keys.merge(vol, on=KEY, how="inner")
-    inside = (pairs["exit"] > pairs["snap"]) & (pairs["exit"] <= pairs["snap"] + pd.Timedelta(days=horizon_days))
+    horizon = pd.Timedelta(days=horizon_days)
+    inside = (pairs["exit"] > pairs["snap"]) & (pairs["exit"] <= pairs["snap"] + horizon)
     return pairs.loc[inside, ["row", KEY, "exit"]]
 
 
@@ -172,7 +179,9 @@ def _window(dates: list[dt.date], last: dt.date, days: int, step: float) -> list
     return [d for d in dates if cut < d.toordinal() <= last.toordinal()] or [last]
 
 
-def _plan_windows(dates: list[dt.date], plan: SplitPlan, horizon_days: int, step: float) -> dict[dt.date, str] | None:
+def _plan_windows(
+    dates: list[dt.date], plan: SplitPlan, horizon_days: int, step: float
+) -> dict[dt.date, str] | None:
     """train | embargo | validation | embargo | test, or None when the dates are too few.
 
     The embargo before each later window is at least one horizon: a row's label looks
