@@ -271,8 +271,13 @@ def cv(
     folds: int = typer.Option(5, min=2),
     repeats: int = typer.Option(3, min=1),
     horizon_days: int = typer.Option(180, min=1, help="Label horizon for time-aware exports."),
+    compare_refit: bool = typer.Option(
+        False, help="Also score the recipe refitted on fit + validation rows (rounds kept, and scaled)."
+    ),
 ) -> None:
-    """Repeated stratified CV of the training recipe vs a logistic baseline; prints one JSON line."""
+    """Repeated stratified CV of the training recipe vs a logistic baseline; prints one JSON line.
+
+    Folds and the inner fit/validation split group rows by employee."""
     from attrition_platform import contract
     from attrition_platform.hris.file_source import read_export
     from attrition_platform.model import training_data as td
@@ -283,16 +288,33 @@ def cv(
         table = read_export(hris)
     except (contract.ContractError, ValueError, OSError) as exc:
         _fail(str(exc))
-    if contract.is_time_aware(table):
-        known = max(table[contract.SNAPSHOT_DATE])
-        rows = td.label_time_aware(table, exits_known_by(table, known), horizon_days, known)
-        rows = rows[~rows["opt_out"].astype(bool)]
-    else:
-        rows = td.label_static(table)
+    try:
+        if contract.is_time_aware(table):
+            known = max(table[contract.SNAPSHOT_DATE])
+            table = table[~table["opt_out"].astype(bool)]
+            rows = td.label_time_aware(table, exits_known_by(table, known), horizon_days, known)
+            if rows.empty:
+                raise td.TrainingDataError(
+                    f"no labelled rows: no snapshot is {horizon_days} days (the horizon) before "
+                    f"the latest one ({known}); add history or shorten --horizon-days"
+                )
+        else:
+            rows = td.label_static(table)
+    except td.TrainingDataError as exc:
+        _fail(str(exc))
+
     def progress(i: int, n: int) -> None:
         typer.echo(f"fold {i}/{n}", err=True)
+
     try:
-        result = cross_validate(rows, rows[td.LABEL].to_numpy(), folds=folds, repeats=repeats, progress=progress)
+        result = cross_validate(
+            rows,
+            rows[td.LABEL].to_numpy(),
+            folds=folds,
+            repeats=repeats,
+            compare_refit=compare_refit,
+            progress=progress,
+        )
     except ValueError as exc:
         _fail(str(exc))
     typer.echo(json.dumps(result))

@@ -247,7 +247,7 @@ def test_demo_with_too_little_history_says_what_is_missing(tmp_path: Path) -> No
     result = run(["demo", "--employees", "150", "--months", "3"], tmp_path / "home", tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
-    assert "training_set: only 0 labelled snapshot(s); the time split needs at least 7" in result.stderr
+    assert "training_set: no labelled snapshot yet: a snapshot is labelled once its 180-day horizon" in result.stderr
     assert "[  3/3]" in result.stdout  # the snapshots themselves landed, with progress shown
 
 
@@ -258,10 +258,36 @@ def test_cv_on_a_time_aware_export_labels_from_its_exits(tmp_path: Path) -> None
     result = run(["cv", "--hris", str(export), "--folds", "2", "--repeats", "1"], tmp_path, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
+    # The labels recomputed by hand from the export: a row (employee, D) counts when D + 180
+    # days has passed by the last snapshot and the person has not opted out; it is a leaver
+    # when a voluntary exit falls in (D, D + 180].
     table = pd.read_parquet(export)
-    # Only snapshots whose 180-day horizon has elapsed are labelled, opted-out people excluded.
-    assert 0 < report["rows"] < len(table[~table["opt_out"]])
-    assert 0 < report["leavers"] < report["rows"]
+    snap = pd.to_datetime(table["snapshot_date"])
+    end = snap.max()
+    exit_at = pd.to_datetime(table["termination_date"])
+    known = exit_at <= end
+    counted = (snap + pd.Timedelta(days=180) <= end) & ~table["opt_out"].astype(bool)
+    leaver = (table["termination_type"] == "voluntary") & known & (exit_at > snap) & (
+        exit_at <= snap + pd.Timedelta(days=180)
+    )
+    assert report["rows"] == int(counted.sum())
+    assert report["leavers"] == int((counted & leaver).sum()) > 0
+
+
+def test_cv_on_an_export_without_exits_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    export = tmp_path / "company.parquet"
+    made = run(["generate", "--out", str(export), "--employees", "200", "--months", "10"], tmp_path, tmp_path)
+    assert made.returncode == 0, made.stderr
+    table = pd.read_parquet(export)
+    table["termination_date"] = None
+    table["termination_type"] = None
+    table["Attrition"] = "No"
+    table.to_parquet(export)
+    result = run(["cv", "--hris", str(export), "--folds", "2", "--repeats", "1"], tmp_path, tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no leavers: the export records no voluntary exit" in lines[0]
 
 
 def test_demo_with_no_wait_stops_at_once_naming_the_lock_holder(tmp_path: Path) -> None:

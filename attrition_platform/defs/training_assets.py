@@ -1,6 +1,7 @@
 """Training: the point-in-time training set, the candidate model and its holdout evaluation."""
 
 import datetime as dt
+from dataclasses import replace
 
 import dagster as dg
 import numpy as np
@@ -13,10 +14,10 @@ from attrition_platform.defs.feature_assets import FEATURES_TABLE, employee_feat
 from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations, preview
 from attrition_platform.model import training_data as td
 from attrition_platform.model.bundle import ModelBundle
-from attrition_platform.model.scoring_input import ScoringInputError
 from attrition_platform.model.metrics import classification_metrics, confusion
 from attrition_platform.model.profile import profile
-from attrition_platform.model.recipe import RecipeParams, train_baseline, train_xgboost
+from attrition_platform.model.recipe import RecipeParams, refit_xgboost, train_baseline, train_xgboost
+from attrition_platform.model.scoring_input import ScoringInputError
 from attrition_platform.resources.lake import DeltaLake
 from attrition_platform.resources.mlflow_registry import MlflowRegistry, RegistrationError
 
@@ -25,11 +26,25 @@ METRIC_NAMES = ("recall", "precision", "f1", "roc_auc", "pr_auc", "brier")
 
 
 class TrainingSetConfig(dg.Config):
+    """Label horizon and time windows, in days so they hold for any snapshot cadence."""
+
     horizon_days: int = Field(default=180, ge=1, description="Label: voluntary exit within N days.")
-    validation_snapshots: int = Field(default=3, ge=1, description="Snapshots for validation.")
-    test_snapshots: int = Field(default=3, ge=1, description="Latest snapshots held out for test.")
+    validation_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days of snapshots before the test window used for validation (90 = 3 monthly, "
+        "13 weekly or 90 daily snapshots).",
+    )
+    test_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days of the latest labelled snapshots held out as the untouched test window.",
+    )
     embargo_days: int | None = Field(
-        default=None, ge=0, description="Gap between training and validation (default: horizon)."
+        default=None,
+        ge=0,
+        description="Gap before validation and before test (default: the horizon). Shorter than the "
+        "horizon lets one exit label rows of two splits, which training_label_leakage blocks.",
     )
 
 
@@ -49,6 +64,14 @@ class CandidateModelConfig(dg.Config):
     monotone: bool = Field(default=True, description="Enforce domain monotone constraints.")
     balance_classes: bool = Field(default=True, description="Weight leavers by the class ratio.")
     threshold_beta: float = Field(default=1.0, gt=0, description="F-beta for the threshold.")
+    refit: bool = Field(
+        default=True,
+        description="After choosing depth, rounds, calibration and threshold on validation rows, "
+        "retrain on training + validation rows (docs/design.md has the measurement).",
+    )
+    refit_scale_rounds: bool = Field(
+        default=False, description="On refit, scale the chosen rounds by the growth in rows."
+    )
     seed: int = 42
 
     def recipe(self) -> RecipeParams:
@@ -85,15 +108,19 @@ def training_set(
         terminations = terminations.iloc[0:0]
     opted_out = set(features.loc[features["opt_out"].astype(bool), KEY])
     features = features[~features[KEY].isin(opted_out)]
-    static = terminations.empty and bool((features["Attrition"] == "Yes").any())
-    if static:
-        latest = features[SNAPSHOT_DATE].max()
-        rows = td.label_static(features[features[SNAPSHOT_DATE] == latest])
-    else:
-        rows = td.label_time_aware(features, terminations, config.horizon_days, known_until)
-    del features  # the labelled rows are a copy; keep one table in memory, not two
-    plan = td.SplitPlan(config.validation_snapshots, config.test_snapshots, config.embargo_days)
+    # No exits and one snapshot is a static export (labelled by `Attrition`) even when nobody
+    # left: it must say "no leavers", not ask for more snapshots.
+    static = terminations.empty and (
+        bool((features["Attrition"] == "Yes").any()) or features[SNAPSHOT_DATE].nunique() == 1
+    )
+    plan = td.SplitPlan(config.validation_days, config.test_days, config.embargo_days)
     try:
+        if static:
+            latest = features[SNAPSHOT_DATE].max()
+            rows = td.label_static(features[features[SNAPSHOT_DATE] == latest])
+        else:
+            rows = td.label_time_aware(features, terminations, config.horizon_days, known_until)
+        del features  # the labelled rows are a copy; keep one table in memory, not two
         rows = td.assign_split(rows, plan, config.horizon_days)
     except td.TrainingDataError as exc:
         raise dg.Failure(str(exc)) from None
@@ -155,15 +182,20 @@ def candidate_model(
     train, val = parts["train"], parts["validation"]
     params = config.recipe()
     context.log.info(f"training on {len(train)} rows, validating on {len(val)}")
-    bundle = train_xgboost(train, train[td.LABEL], val, val[td.LABEL], params)
-    # Batch scoring goes through the bundle's validating entry point like serving does; job
-    # roles that appeared after the training window score as "unseen" and are counted.
+    held_out = train_xgboost(train, train[td.LABEL], val, val[td.LABEL], replace(params, refit=False))
+    # Validation metrics come from the held-out fit (a refit model has seen these rows), scored
+    # through the bundle's validating entry point like serving does; job roles that appeared
+    # after the training window score as "unseen" and are counted.
     try:
-        val_scored = bundle.score(val, unseen="allow")
+        val_scored = held_out.score(val, unseen="allow")
         p_val = val_scored.require_all()
     except ScoringInputError as exc:
         raise dg.Failure(f"validation rows cannot be scored: {exc}") from None
-    val_metrics = classification_metrics(val[td.LABEL].to_numpy(), p_val, bundle.threshold)
+    val_metrics = classification_metrics(val[td.LABEL].to_numpy(), p_val, held_out.threshold)
+    bundle = held_out
+    if params.refit:
+        bundle = refit_xgboost(held_out, train, train[td.LABEL], val, val[td.LABEL], params)
+        train = pd.concat([train, val], ignore_index=True)  # what the final booster learned from
     lineage = lake.lineage(TRAINING_TABLE, ts_version)
     delta_versions = {
         "training_set": ts_version,

@@ -3,12 +3,15 @@
 Used by `attrition cv` for model development on an export. Each outer fold's training part is
 split again (stratified, inner) into fit and validation rows: early stopping, calibration and
 the threshold are chosen there, so the outer test fold stays untouched exactly as the time
-window does in `candidate_model`.
+window does in `candidate_model`. Both splits group rows by employee: a time-aware export holds
+one row per employee and snapshot, and an employee on both sides would let validation (which
+tunes rounds, depth, calibration and the threshold) see the people it is scored on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +24,7 @@ from sklearn.model_selection import (
 
 from attrition_platform.contract import KEY
 from attrition_platform.model.metrics import classification_metrics
-from attrition_platform.model.recipe import RecipeParams, train_baseline, train_xgboost
+from attrition_platform.model.recipe import RecipeParams, refit_xgboost, train_baseline, train_xgboost
 
 REPORTED = ("roc_auc", "pr_auc", "brier", "recall", "precision")
 
@@ -39,6 +42,18 @@ def _folds(
     return out
 
 
+def inner_split(
+    y: np.ndarray, groups: np.ndarray | None, validation_share: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit and validation positions, stratified by label and grouped by employee."""
+    if groups is None or len(np.unique(groups)) == len(groups):
+        sss = StratifiedShuffleSplit(n_splits=1, test_size=validation_share, random_state=seed)
+        return next(sss.split(np.zeros(len(y)), y))
+    n_splits = max(2, round(1 / validation_share))
+    sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return next(sgkf.split(np.zeros(len(y)), y, groups))
+
+
 def cross_validate(
     rows: pd.DataFrame,
     label: np.ndarray,
@@ -47,9 +62,15 @@ def cross_validate(
     repeats: int = 3,
     params: RecipeParams = RecipeParams(),
     inner_validation_share: float = 0.25,
+    compare_refit: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Mean and std of each metric over folds × repeats, for the recipe and the baseline."""
+    """Mean and std of each metric over folds × repeats, for the recipe and the baseline.
+
+    With `compare_refit`, the same held-out fit is also refitted on fit + validation rows (same
+    rounds, and rounds scaled by the row ratio), so the three variants are compared on the
+    same folds: `recipe_held_out`, `recipe_refit` and `recipe_refit_scaled`.
+    """
     y = np.asarray(label, dtype=int)
     if min(np.bincount(y, minlength=2)) < folds:
         raise ValueError(f"need at least {folds} leavers and {folds} stayers for {folds} folds")
@@ -57,25 +78,30 @@ def cross_validate(
     scores: dict[str, dict[str, list[float]]] = {"recipe": {}, "baseline": {}}
     splits = _folds(y, groups, folds, repeats, params.seed)
     for i, (fit_idx, test_idx) in enumerate(splits):
-        inner = StratifiedShuffleSplit(
-            n_splits=1, test_size=inner_validation_share, random_state=params.seed + i
-        )
-        tr_rel, va_rel = next(inner.split(np.zeros(len(fit_idx)), y[fit_idx]))
+        inner_groups = groups[fit_idx] if groups is not None else None
+        tr_rel, va_rel = inner_split(y[fit_idx], inner_groups, inner_validation_share, params.seed + i)
         tr, va = fit_idx[tr_rel], fit_idx[va_rel]
         train, val, test = (rows.iloc[ix].reset_index(drop=True) for ix in (tr, va, test_idx))
-        model = train_xgboost(train, y[tr], val, y[va], params)
-        base = train_baseline(train, y[tr], val, y[va], params.threshold_beta)
-        for name, p, t in (
-            ("recipe", model.predict_proba(test), model.threshold),
-            ("baseline", base.predict_proba(test), base.threshold),
-        ):
-            m = classification_metrics(y[test_idx], p, t)
+        models: list[tuple[str, Any]] = []
+        if compare_refit:
+            held_out = train_xgboost(train, y[tr], val, y[va], replace(params, refit=False))
+            models.append(("recipe_held_out", held_out))
+            for name, scale in (("recipe_refit", False), ("recipe_refit_scaled", True)):
+                refit_params = replace(params, refit=True, refit_scale_rounds=scale)
+                models.append((name, refit_xgboost(held_out, train, y[tr], val, y[va], refit_params)))
+        else:
+            models.append(("recipe", train_xgboost(train, y[tr], val, y[va], params)))
+        models.append(("baseline", train_baseline(train, y[tr], val, y[va], params.threshold_beta)))
+        for name, model in models:
+            m = classification_metrics(y[test_idx], model.predict_proba(test, unseen="allow"), model.threshold)
             for k in REPORTED:
-                scores[name].setdefault(k, []).append(m[k])
+                scores.setdefault(name, {}).setdefault(k, []).append(m[k])
         if progress:
             progress(i + 1, len(splits))
     result: dict[str, Any] = {"folds": folds, "repeats": repeats, "rows": len(y), "leavers": int(y.sum())}
     for name, by_metric in scores.items():
+        if not by_metric:
+            continue
         result[name] = {
             k: {"mean": round(float(np.mean(v)), 4), "std": round(float(np.std(v)), 4)}
             for k, v in by_metric.items()

@@ -196,12 +196,17 @@ class HrisSource(dg.ConfigurableResource):
 
 def exits_known_by(table: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """The exits an export records with a termination date on or before `as_of`, one per
-    employee (an export repeats a leaver's exit on every row of theirs)."""
+    (employee, termination date): an export repeats a leaver's exit on every row of theirs, and
+    a rehired employee who left twice has two exits, each labelling its own rows."""
     if "termination_date" not in table.columns:
         return _empty_terminations()
     rows = table[table["termination_date"].notna()]
-    rows = rows[rows["termination_date"] <= as_of]
-    out = rows[[KEY, "termination_date", "termination_type"]].drop_duplicates(KEY, keep="last")
+    if rows.empty:  # an all-null column may come back as datetime64: nothing to compare
+        return _empty_terminations()
+    rows = rows[(pd.to_datetime(rows["termination_date"]) <= pd.Timestamp(as_of)).to_numpy()]
+    out = rows[[KEY, "termination_date", "termination_type"]].drop_duplicates(
+        [KEY, "termination_date"], keep="last"
+    )
     return out.sort_values(["termination_date", KEY]).reset_index(drop=True)
 
 

@@ -18,7 +18,7 @@ TRAINING_KEYS = ["training_set", "candidate_model", "model_evaluation"]
 # A small company and a short horizon keep the whole graph under a minute.
 SMALL_TRAINING = {
     "ops": {
-        "training_set": {"config": {"horizon_days": 60, "validation_snapshots": 2, "test_snapshots": 2}},
+        "training_set": {"config": {"horizon_days": 60, "validation_days": 60, "test_days": 60}},
         "candidate_model": {"config": {"max_rounds": 150}},
     }
 }

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 import pytest
 
+from attrition_platform.model import training_data as td
 from attrition_platform.model.bundle import ModelBundle
 from attrition_platform.resources.hris import HrisSource
 from attrition_platform_tests.defs.conftest import (
@@ -62,9 +64,31 @@ def test_model_records_the_delta_versions_it_was_trained_on(pipeline: dict[str, 
     versions = bundle.metadata["delta_versions"]
     assert versions["training_set"] == lake.version("training_set")
     assert versions["employee_features"] == lake.version("employee_features")
-    # Time travel to the recorded version rebuilds the same training rows.
-    old = lake.read("training_set", version=versions["training_set"])
-    assert len(old) == pipeline["training"].asset_materializations_for_node("training_set")[0].metadata["dagster/row_count"].value
+    # Time travel to the recorded upstream versions rebuilds the same training rows: relabel
+    # the recorded feature and termination versions independently and compare row by row.
+    stored = lake.read("training_set", version=versions["training_set"])
+    features = lake.read("employee_features", version=versions["employee_features"])
+    known_until = dt.date.fromisoformat(bundle.metadata["known_until"])
+    exits = lake.read("hris_terminations", version=versions["hris_terminations"], snapshot_date=known_until)
+    features = features[~features["EmployeeNumber"].isin(features.loc[features["opt_out"], "EmployeeNumber"])]
+    rebuilt = td.assign_split(
+        td.label_time_aware(features, exits, bundle.metadata["horizon_days"], known_until),
+        td.SplitPlan(validation_days=60, test_days=60),
+        bundle.metadata["horizon_days"],
+    )
+    key = ["EmployeeNumber", "snapshot_date"]
+    columns = [*key, "label", "split", "MonthlyIncome", "JobRole", "OverTime", "YearsAtCompany"]
+    ordered = [frame[columns].astype({"JobRole": str}).sort_values(key).reset_index(drop=True) for frame in (stored, rebuilt)]
+    pd.testing.assert_frame_equal(ordered[0], ordered[1], check_dtype=False, check_categorical=False)
+
+
+def test_no_exit_labels_rows_of_two_splits(pipeline: dict[str, Any]) -> None:
+    lake = pipeline["resources"]["lake"]
+    rows = lake.read("training_set")
+    known_until = max(pipeline["dates"])
+    exits = lake.read("hris_terminations", snapshot_date=known_until)
+    assert rows["label"].sum() > 0 and set(rows["split"]) == {"train", "validation", "test"}
+    assert td.shared_exit_events(rows, exits, 60) == {"train_validation": 0, "train_test": 0, "validation_test": 0}
 
 
 def test_opted_out_employees_never_reach_the_training_set(pipeline: dict[str, Any]) -> None:

@@ -25,7 +25,16 @@ def learnable(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def held_out_bundle() -> ModelBundle:
+    """The recipe before its refit: tuned, calibrated and thresholded on the validation rows."""
+    train, y_train = learnable(3000, 1)
+    val, y_val = learnable(1000, 2)
+    return train_xgboost(train, y_train, val, y_val, RecipeParams(max_rounds=200, refit=False))
+
+
+@pytest.fixture(scope="session")
 def trained_bundle() -> tuple[ModelBundle, pd.DataFrame]:
+    """The default recipe (refitted on fit + validation rows)."""
     train, y_train = learnable(3000, 1)
     val, y_val = learnable(1000, 2)
     test, _ = learnable(500, 3)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attrition_platform.model.recipe import RecipeParams, train_xgboost
+from attrition_platform.model.recipe import RecipeParams, refit_xgboost, train_xgboost
 from attrition_platform_tests.model.conftest import learnable
 
 
@@ -35,3 +35,38 @@ def test_an_empty_depth_grid_is_refused() -> None:
     train, y = learnable(400, 4)
     with pytest.raises(ValueError, match="max_depths"):
         train_xgboost(train, y, train, y, RecipeParams(max_depths=()))
+
+
+def test_refit_retrains_on_fit_and_validation_rows_with_the_chosen_depth_and_rounds(held_out_bundle) -> None:
+    held_out = held_out_bundle
+    assert held_out.metadata["refit"] is False
+    train, y_train = learnable(3000, 1)  # the rows the session bundle was tuned on
+    val, y_val = learnable(1000, 2)
+    best = held_out.metadata["best_iteration"]
+    same = refit_xgboost(held_out, train, y_train, val, y_val, RecipeParams(max_rounds=200, refit=True))
+    assert same.metadata["refit"] is True and same.metadata["refit_rows"] == 4000
+    assert same.booster.num_boosted_rounds() == same.metadata["refit_rounds"] == best
+    assert same.metadata["max_depth"] == held_out.metadata["max_depth"]
+    scaled = refit_xgboost(
+        held_out, train, y_train, val, y_val, RecipeParams(max_rounds=200, refit=True, refit_scale_rounds=True)
+    )
+    assert scaled.booster.num_boosted_rounds() == round(best * 4000 / 3000)
+
+
+def test_a_refit_model_keeps_the_held_out_probability_scale_and_threshold(held_out_bundle) -> None:
+    held_out = held_out_bundle
+    train, y_train = learnable(3000, 1)
+    val, y_val = learnable(1000, 2)
+    refit = refit_xgboost(held_out, train, y_train, val, y_val, RecipeParams(max_rounds=200, refit=True))
+    assert refit.threshold == held_out.threshold
+    rows, y = learnable(4000, 9)
+    p_refit, p_held = refit.predict_proba(rows), held_out.predict_proba(rows)
+    assert abs(p_refit.mean() - y.mean()) < 0.03  # calibrated, not inflated by class weighting
+    assert abs(p_refit.mean() - p_held.mean()) < 0.02
+    assert np.corrcoef(p_refit, p_held)[0, 1] > 0.9
+
+
+def test_the_recipe_refits_by_default(trained_bundle) -> None:
+    bundle, _ = trained_bundle
+    assert RecipeParams().refit is True
+    assert bundle.metadata["refit"] is True and bundle.metadata["refit_rows"] == 4000
