@@ -10,7 +10,14 @@ from pydantic import Field
 from attrition_platform import plots
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
 from attrition_platform.defs.feature_assets import FEATURES_TABLE, employee_features
-from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations, preview
+from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations
+from attrition_platform.defs.metadata import (
+    column_schema,
+    mlflow_model_version_link,
+    mlflow_run_link,
+    mlflow_ui_url,
+    preview,
+)
 from attrition_platform.model import training_data as td
 from attrition_platform.model.bundle import ModelBundle
 from attrition_platform.model.metrics import classification_metrics, confusion
@@ -110,6 +117,7 @@ def training_set(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(rows),
+            "dagster/column_schema": column_schema(rows),
             "delta_version": version,
             "source_versions": dg.MetadataValue.json(
                 {"employee_features": feature_version, "hris_terminations": term_version}
@@ -198,6 +206,10 @@ def candidate_model(
             "model_version": version,
             "model_uri": mlflow.model_uri(version),
             "mlflow_run_id": run_id,
+            "mlflow_run": mlflow_run_link(mlflow_ui_url(mlflow.ui_url), run.info.experiment_id, run_id),
+            "mlflow_model_version": mlflow_model_version_link(
+                mlflow_ui_url(mlflow.ui_url), mlflow.model_name, version
+            ),
             "best_iteration": bundle.metadata["best_iteration"],
             "max_depth": bundle.metadata["max_depth"],
             "validation_pr_auc_by_depth": dg.MetadataValue.json(
@@ -249,6 +261,14 @@ def model_evaluation(
     return dg.MaterializeResult(
         metadata={
             "model_version": version,
+            "mlflow_run": mlflow_run_link(
+                mlflow_ui_url(mlflow.ui_url),
+                client.get_run(bundle.metadata["mlflow_run_id"]).info.experiment_id,
+                bundle.metadata["mlflow_run_id"],
+            ),
+            "mlflow_model_version": mlflow_model_version_link(
+                mlflow_ui_url(mlflow.ui_url), mlflow.model_name, version
+            ),
             "test_rows": len(test),
             "test_window": f"{test[SNAPSHOT_DATE].min()} .. {test[SNAPSHOT_DATE].max()}",
             **{k: round(float(model_m[k]), 4) for k in METRIC_NAMES},

@@ -23,6 +23,11 @@ class MlflowRegistry(dg.ConfigurableResource):
     )
     experiment_name: str = "attrition"
     model_name: str = Field(default="attrition", description="Registered model name.")
+    ui_url: str | None = Field(
+        default=None,
+        description="MLflow UI base URL for links in the Dagster UI (default: "
+        "ATTRITION_MLFLOW_UI_URL, else http://127.0.0.1:5000).",
+    )
 
     def _activate(self) -> None:
         import mlflow
