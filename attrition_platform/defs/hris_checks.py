@@ -292,14 +292,17 @@ def features_not_after_snapshot(
     tenure never exceeds what the hire date allows."""
     day = partition_date(context)
     df = lake.read(FEATURES_TABLE, snapshot_date=day)
-    hired_after = tenure_beyond = 0
+    no = pd.Series(False, index=df.index)
+    hired_late, too_long = no, no
     if "hire_date" in df and df["hire_date"].notna().any():
         hired = pd.to_datetime(df["hire_date"])
-        hired_after = int((hired > pd.Timestamp(day)).sum())
+        hired_late = hired > pd.Timestamp(day)
         max_years = (pd.Timestamp(day) - hired).dt.days / 365.25 + 1
-        tenure_beyond = int((df["YearsAtCompany"] > max_years.fillna(np.inf)).sum())
-    other_date = int((pd.to_datetime(df[SNAPSHOT_DATE]) != pd.Timestamp(day)).sum())
-    total = hired_after + tenure_beyond + other_date
+        too_long = df["YearsAtCompany"].astype(float) > max_years.fillna(np.inf)
+    other_day = pd.to_datetime(df[SNAPSHOT_DATE]) != pd.Timestamp(day)
+    hired_after, tenure_beyond = int(hired_late.sum()), int(too_long.sum())
+    other_date = int(other_day.sum())
+    total = int((hired_late | too_long | other_day).sum())
     return dg.AssetCheckResult(
         passed=total == 0,
         description=(

@@ -112,7 +112,7 @@ def training_set(
     }
     version = lake.overwrite(TRAINING_TABLE, rows, lineage=lineage)
     by_split = rows.groupby(td.SPLIT, observed=True)[td.LABEL].agg(["count", "sum", "mean"])
-    by_date = rows.groupby(SNAPSHOT_DATE, observed=True)[td.LABEL].mean()
+    by_date = rows.groupby([SNAPSHOT_DATE, td.SPLIT], observed=True)[td.LABEL].mean().reset_index()
     context.log.info(f"training_set v{version}: {len(rows)} rows, {len(opted_out)} opted out")
     return dg.MaterializeResult(
         metadata={
@@ -133,7 +133,9 @@ def training_set(
             ),
             "preview": preview(rows, [KEY, SNAPSHOT_DATE, "JobRole", "OverTime", td.LABEL, td.SPLIT]),
             "label_rate_by_snapshot": dg.MetadataValue.md(
-                plots.line_plot(list(by_date.index), list(by_date.values), "Leaver rate", "rate")
+                plots.leaver_rate_plot(
+                    list(by_date[SNAPSHOT_DATE]), list(by_date[td.LABEL]), list(by_date[td.SPLIT])
+                )
             ),
         }
     )
