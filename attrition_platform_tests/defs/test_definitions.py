@@ -134,3 +134,17 @@ def test_every_check_says_what_it_guards_and_every_asset_links_its_code(
     lines = Path(ref.file_path).read_text().splitlines()
     assert lines[ref.line_number - 1].startswith("@dg.asset")  # the decorator of ...
     assert any(line.startswith("def hris_employees(") for line in lines[ref.line_number : ref.line_number + 5])
+
+
+def test_the_project_names_its_code_location_as_the_workspace_does() -> None:
+    """Otherwise Dagster assumes the folder name (a fresh clone: `attrition-platform`) and warns
+    on every load that it differs from the name workspace.yaml registers."""
+    import tomllib
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    workspace = yaml.safe_load((root / "workspace.yaml").read_text())
+    names = {entry["python_module"]["location_name"] for entry in workspace["load_from"]}
+    assert names == {project["code_location_name"]}
