@@ -29,11 +29,12 @@ SPLIT_COLOURS = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:g
 def probability_range(models: Mapping[str, np.ndarray], y: np.ndarray | None = None) -> float:
     """The upper end of the axes for a calibration plot: where the predictions (and observed
     rates) actually lie, so a model that never predicts above 0.3 is not squeezed into a corner
-    of a 0..1 square. At least 0.05, at most 1."""
+    of a 0..1 square. At least 0.05; 1 once the predictions reach most of the range."""
     top = max(float(np.quantile(p, 0.995)) for p in models.values()) if models else 1.0
     if y is not None and len(y):
         top = max(top, float(np.mean(y)) * 2)
-    return float(min(1.0, max(0.05, top * 1.1)))
+    top *= 1.1
+    return 1.0 if top > 0.8 else float(max(0.05, top))  # nearly all of it: show the whole square
 
 
 def calibration_plot(y: np.ndarray, models: Mapping[str, np.ndarray]) -> str:
@@ -84,7 +85,7 @@ def bar_plot(labels: Sequence[str], values: Sequence[float], title: str, xlabel:
     return _markdown(fig, title)
 
 
-def _runs(dates: Sequence[dt.date], max_gap: dt.timedelta) -> list[list[int]]:
+def line_runs(dates: Sequence[dt.date], max_gap: dt.timedelta) -> list[list[int]]:
     """Indices of consecutive dates grouped where no gap exceeds `max_gap` (one line each)."""
     runs: list[list[int]] = []
     for i, d in enumerate(dates):
@@ -111,7 +112,7 @@ def leaver_rate_plot(dates: Sequence[dt.date], rates: Sequence[float], splits: S
         idx = [i for i, v in enumerate(s) if v == name]
         if not idx:
             continue
-        for n, run in enumerate(_runs([d[i] for i in idx], max_gap)):
+        for n, run in enumerate(line_runs([d[i] for i in idx], max_gap)):
             pick = [idx[j] for j in run]
             ax.plot([d[i] for i in pick], r[pick], marker="o", ms=3, color=colour,
                     label=name if n == 0 else None)

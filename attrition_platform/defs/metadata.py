@@ -4,6 +4,7 @@ a description of the HRIS source. Shared by every asset module, so each page rea
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -40,13 +41,23 @@ def preview(df: pd.DataFrame, columns: Iterable[str], rows: int = 5) -> dg.Metad
     return dg.MetadataValue.md(df[cols].head(rows).to_markdown(index=False))
 
 
-def _column_type(dtype: Any) -> str:
+def _column_type(values: pd.Series) -> str:
+    """The stored type as a reader of the table sees it. Dates come back from Delta as Python
+    `date` objects (pandas dtype object), which are dates, not strings."""
+    dtype = values.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "timestamp"
+    if dtype == object:
+        first = values.dropna().head(1)
+        declared = contract.COLUMNS.get(str(values.name))
+        if (len(first) and isinstance(first.iloc[0], dt.date)) or (
+            first.empty and declared is not None and declared.kind == "date"
+        ):
+            return "date"
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype):
         return "string"
     if pd.api.types.is_bool_dtype(dtype):
         return "bool"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "timestamp"
     return str(dtype)
 
 
@@ -57,7 +68,8 @@ def _column_doc(name: str) -> tuple[str | None, bool]:
     col = contract.COLUMNS.get(name)
     if col is None:
         return None, True
-    parts = [p for p in (col.doc, col.describe() if col.kind in ("int", "category") else "") if p]
+    domain = {"int": col.describe(), "category": col.describe(), "date": "date (YYYY-MM-DD)"}
+    parts = [p for p in (col.doc, domain.get(col.kind, "")) if p]
     if name == KEY:
         parts.append("unique within a snapshot")
     return "; ".join(parts) or None, col.nullable
@@ -72,7 +84,7 @@ def column_schema(df: pd.DataFrame) -> dg.TableSchema:
         columns.append(
             dg.TableColumn(
                 name=str(name),
-                type=_column_type(df[name].dtype),
+                type=_column_type(df[name]),
                 description=description,
                 constraints=dg.TableColumnConstraints(nullable=nullable, unique=False),
             )
@@ -107,8 +119,9 @@ def masked_url(url: str) -> str:
         from sqlalchemy.engine import make_url
 
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown as its scheme only
-        return url.split("://", 1)[0] + "://***"
+    except Exception:  # an unparsable URL is shown as its scheme only, or not at all
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        return f"{scheme}://***" if scheme.replace("+", "").isalnum() else "***"
 
 
 def source_description(hris: Any) -> dict[str, Any]:
