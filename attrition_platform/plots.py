@@ -26,38 +26,44 @@ def _markdown(fig: plt.Figure, title: str) -> str:
 SPLIT_COLOURS = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:green"}
 
 
-def probability_range(models: Mapping[str, np.ndarray], y: np.ndarray | None = None) -> float:
-    """The upper end of the axes for a calibration plot: where the predictions (and observed
-    rates) actually lie, so a model that never predicts above 0.3 is not squeezed into a corner
-    of a 0..1 square. At least 0.05; 1 once the predictions reach most of the range."""
-    top = max(float(np.quantile(p, 0.995)) for p in models.values()) if models else 1.0
-    if y is not None and len(y):
-        top = max(top, float(np.mean(y)) * 2)
-    top *= 1.1
-    return 1.0 if top > 0.8 else float(max(0.05, top))  # nearly all of it: show the whole square
+def probability_range(y: np.ndarray, models: Mapping[str, np.ndarray]) -> float:
+    """The upper end of the calibration axes: just beyond the highest decile of predictions
+    (and its observed rate), so a model that rarely predicts above 0.4 is not squeezed into a
+    corner of a 0..1 square by a few outliers. 1 once the curve reaches most of the range."""
+    top = 0.0
+    for p in models.values():
+        frac, mean = calibration_curve(y, p, n_bins=10, strategy="quantile")
+        top = max(top, float(mean.max()), float(frac.max()))
+    top *= 1.15
+    return 1.0 if top > 0.8 else float(max(0.05, top))
 
 
 def calibration_plot(y: np.ndarray, models: Mapping[str, np.ndarray]) -> str:
     """Observed exit rate per decile of predicted probability, on the probability range the
     models use, with the predictions' distribution below: bins far from the diagonal where
     many employees sit matter, empty stretches do not."""
-    top = probability_range(models, y)
+    top = probability_range(y, models)
     fig, (ax, hist) = plt.subplots(
         2, 1, figsize=(5, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.08}
     )
     ax.plot([0, top], [0, top], ls="--", c="grey", lw=1, label="perfect calibration")
     bins = np.linspace(0, top, 31)
+    beyond = []
     for name, p in models.items():
         frac, mean = calibration_curve(y, p, n_bins=10, strategy="quantile")
-        (line,) = ax.plot(mean, frac, marker="o", label=name)
-        hist.hist(np.clip(p, 0, top), bins=bins, alpha=0.5, color=line.get_color())
-    observed_top = max(top, float(ax.get_ylim()[1]))
+        (line,) = ax.plot(mean, frac, marker="o", label=f"{name} (deciles)")
+        hist.hist(p[p <= top], bins=bins, alpha=0.5, color=line.get_color())
+        if (p > top).any():
+            beyond.append(f"{name}: {(p > top).mean():.1%}")
     ax.set_xlim(0, top)
-    ax.set_ylim(0, min(1.0, observed_top))
+    ax.set_ylim(0, top)
     ax.set_ylabel("observed exit rate")
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(f"Calibration (test window, predictions 0–{top:.2f})")
+    ax.set_title("Calibration (test window)")
     ax.grid(alpha=0.3)
+    if beyond:
+        hist.annotate(f"above {top:.2f}: " + ", ".join(beyond), (1, 0.9), xycoords="axes fraction",
+                      ha="right", va="top", fontsize=7, color="dimgrey")
     hist.set_xlabel("predicted probability")
     hist.set_ylabel("employees")
     hist.set_yticks([])

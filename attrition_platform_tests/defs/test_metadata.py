@@ -102,10 +102,12 @@ def test_mlflow_links_point_at_the_configured_ui(monkeypatch: pytest.MonkeyPatch
 
 def test_calibration_axes_follow_the_predictions_not_the_unit_square() -> None:
     rng = np.random.default_rng(0)
-    p = rng.uniform(0.0, 0.35, 2000)
-    top = plots.probability_range({"candidate": p, "baseline": p * 0.9}, (rng.random(2000) < p).astype(int))
-    assert 0.35 <= top <= 0.4
-    assert plots.probability_range({"m": np.full(10, 0.9)}) == 1.0
+    p = np.concatenate([rng.uniform(0.0, 0.35, 2000), [0.9, 0.95]])  # two outliers
+    y = (rng.random(len(p)) < p).astype(int)
+    top = plots.probability_range(y, {"candidate": p, "baseline": p * 0.9})
+    assert 0.3 <= top <= 0.5
+    assert plots.probability_range(np.array([0, 1] * 50), {"m": np.linspace(0.0, 1.0, 100)}) == 1.0
+    assert plots.calibration_plot(y, {"candidate": p}).startswith("![calibration curve](data:image/png")
 
 
 def test_the_leaver_rate_line_breaks_at_an_embargo_and_a_missing_snapshot() -> None:
