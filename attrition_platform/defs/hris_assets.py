@@ -83,7 +83,7 @@ def hris_employees(
         refuse_empty_extract(lake, day)
     version = lake.write_partition(EMPLOYEES_TABLE, df, day)
     context.log.info(f"{len(df)} employees on {day} -> {EMPLOYEES_TABLE} v{version}")
-    context.log_event(observe_source(hris, day.isoformat(), len(df), hris.extract_dates()))
+    context.log_event(observe_source(hris, hris.extract_dates(), day.isoformat(), len(df)))
     return dg.MaterializeResult(
         metadata={
             **table_metadata(df),

@@ -144,18 +144,23 @@ def source_description(hris: Any) -> dict[str, Any]:
     return out
 
 
-def observe_source(hris: Any, landed: str, rows: int, extract_dates: list[Any]) -> dg.AssetObservation:
-    """What the snapshot assets saw of the HRIS this run, recorded on `hris_system` so its page
-    says which source feeds the lake and how recent its last extract is."""
+def observe_source(
+    hris: Any, extract_dates: list[Any], landed: str | None = None, rows: int | None = None
+) -> dg.AssetObservation:
+    """What was seen of the HRIS (by a snapshot run, or by the sensor finding new extracts),
+    recorded on `hris_system` so its page says which source feeds the lake and how recent its
+    last extract is."""
     metadata: dict[str, Any] = {
         **source_description(hris),
         "extract_dates": dg.MetadataValue.int(len(extract_dates)),
         "first_extract": extract_dates[0].isoformat() if extract_dates else "none",
         "last_extract": extract_dates[-1].isoformat() if extract_dates else "none",
-        "landed_snapshot": landed,
-        "landed_employees": dg.MetadataValue.int(rows),
     }
-    return dg.AssetObservation(asset_key="hris_system", partition=None, metadata=metadata)
+    if landed is not None:
+        metadata["landed_snapshot"] = landed
+    if rows is not None:
+        metadata["landed_employees"] = dg.MetadataValue.int(rows)
+    return dg.AssetObservation(asset_key="hris_system", metadata=metadata)
 
 
 def numbers(values: Mapping[str, float | int]) -> dict[str, dg.MetadataValue]:

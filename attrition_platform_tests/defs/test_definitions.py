@@ -96,6 +96,10 @@ def test_partitions_are_the_extract_dates_the_hris_reports(definitions: dg.Defin
         assert [r.partition_key for r in result.run_requests] == dates
         assert [r.run_key for r in result.run_requests] == dates
         assert all(d.endswith("-01") for d in dates) and len(dates) == 36
+        (seen,) = result.asset_events  # the sensor tells hris_system what it found
+        assert seen.asset_key == dg.AssetKey("hris_system")
+        assert seen.metadata["last_extract"].value == dates[-1]
+        assert seen.metadata["extract_dates"].value == 36
         instance.add_dynamic_partitions("snapshot_date", dates)
         again = sensor(dg.build_sensor_context(instance=instance, resources={"hris": hris}))
         assert isinstance(again, dg.SkipReason)
