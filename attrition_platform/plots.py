@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 from collections.abc import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
@@ -21,16 +23,50 @@ def _markdown(fig: plt.Figure, title: str) -> str:
     return f"![{title}](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
 
 
+SPLIT_COLOURS = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:green"}
+
+
+def probability_range(y: np.ndarray, models: Mapping[str, np.ndarray]) -> float:
+    """The upper end of the calibration axes: just beyond the highest decile of predictions
+    (and its observed rate), so a model that rarely predicts above 0.4 is not squeezed into a
+    corner of a 0..1 square by a few outliers. 1 once the curve reaches most of the range."""
+    top = 0.0
+    for p in models.values():
+        frac, mean = calibration_curve(y, p, n_bins=10, strategy="quantile")
+        top = max(top, float(mean.max()), float(frac.max()))
+    top *= 1.15
+    return 1.0 if top > 0.8 else float(max(0.05, top))
+
+
 def calibration_plot(y: np.ndarray, models: Mapping[str, np.ndarray]) -> str:
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
+    """Observed exit rate per decile of predicted probability, on the probability range the
+    models use, with the predictions' distribution below: bins far from the diagonal where
+    many employees sit matter, empty stretches do not."""
+    top = probability_range(y, models)
+    fig, (ax, hist) = plt.subplots(
+        2, 1, figsize=(5, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.08}
+    )
+    ax.plot([0, top], [0, top], ls="--", c="grey", lw=1, label="perfect calibration")
+    bins = np.linspace(0, top, 31)
+    beyond = []
     for name, p in models.items():
         frac, mean = calibration_curve(y, p, n_bins=10, strategy="quantile")
-        ax.plot(mean, frac, marker="o", label=name)
-    ax.set_xlabel("predicted probability")
+        (line,) = ax.plot(mean, frac, marker="o", label=f"{name} (deciles)")
+        hist.hist(p[p <= top], bins=bins, alpha=0.5, color=line.get_color())
+        if (p > top).any():
+            beyond.append(f"{name}: {(p > top).mean():.1%}")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
     ax.set_ylabel("observed exit rate")
-    ax.legend()
+    ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Calibration (test window)")
+    ax.grid(alpha=0.3)
+    if beyond:
+        hist.annotate(f"above {top:.2f}: " + ", ".join(beyond), (1, 0.9), xycoords="axes fraction",
+                      ha="right", va="top", fontsize=7, color="dimgrey")
+    hist.set_xlabel("predicted probability")
+    hist.set_ylabel("employees")
+    hist.set_yticks([])
     return _markdown(fig, "calibration curve")
 
 
@@ -53,6 +89,60 @@ def bar_plot(labels: Sequence[str], values: Sequence[float], title: str, xlabel:
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return _markdown(fig, title)
+
+
+def line_runs(dates: Sequence[dt.date], max_gap: dt.timedelta) -> list[list[int]]:
+    """Indices of consecutive dates grouped where no gap exceeds `max_gap` (one line each)."""
+    runs: list[list[int]] = []
+    for i, d in enumerate(dates):
+        if runs and d - dates[runs[-1][-1]] <= max_gap:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def leaver_rate_plot(dates: Sequence[dt.date], rates: Sequence[float], splits: Sequence[str]) -> str:
+    """Leaver rate per snapshot, coloured by split, with the split boundaries marked. A line
+    joins only neighbouring snapshots of the same split; an embargo or a missing snapshot
+    shows as a gap, not as a straight line claiming data that is not there."""
+    order = np.argsort(np.asarray(dates, dtype="datetime64[D]"))
+    d = [dates[i] for i in order]
+    r = np.asarray(rates, dtype=float)[order]
+    s = [str(splits[i]) for i in order]
+    steps = sorted(b - a for a, b in zip(d, d[1:]))
+    cadence = steps[len(steps) // 2] if steps else dt.timedelta(days=31)
+    max_gap = cadence * 1.5
+    fig, ax = plt.subplots(figsize=(7.5, 3))
+    for name, colour in SPLIT_COLOURS.items():
+        idx = [i for i, v in enumerate(s) if v == name]
+        if not idx:
+            continue
+        for n, run in enumerate(line_runs([d[i] for i in idx], max_gap)):
+            pick = [idx[j] for j in run]
+            ax.plot([d[i] for i in pick], r[pick], marker="o", ms=3, color=colour,
+                    label=name if n == 0 else None)
+        first, last = d[idx[0]], d[idx[-1]]
+        if name != "train":
+            ax.axvspan(first - cadence / 2, last + cadence / 2, color=colour, alpha=0.07, lw=0)
+            ax.axvline(first - cadence / 2, color=colour, ls="--", lw=1)
+        ax.annotate(name, (first + (last - first) / 2, 1), xycoords=("data", "axes fraction"),
+                    xytext=(0, -11), textcoords="offset points", ha="center", fontsize=8,
+                    color=colour)
+    spans = [(min(x for x, v in zip(d, s) if v == n), max(x for x, v in zip(d, s) if v == n))
+             for n in SPLIT_COLOURS if n in s]
+    for (_, end_), (start_, _) in zip(spans, spans[1:]):
+        if start_ - end_ > max_gap:  # an embargo between two splits: no snapshots used there
+            ax.axvspan(end_ + cadence / 2, start_ - cadence / 2, color="grey", alpha=0.15, lw=0)
+            ax.annotate("embargo", (end_ + (start_ - end_) / 2, 0.5), xycoords=("data", "axes fraction"),
+                        ha="center", fontsize=8, color="dimgrey")
+    ax.set_ylim(0, max(float(np.nanmax(r)) * 1.25, 0.01) if len(r) else 1)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_ylabel("leavers within horizon")
+    ax.set_title("Leaver rate by snapshot and split")
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    return _markdown(fig, "leaver rate by snapshot")
 
 
 def line_plot(x: Sequence[object], y: Sequence[float], title: str, ylabel: str) -> str:

@@ -31,7 +31,7 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(resp.read())
 
 
-def test_ui_serves_the_asset_graph_from_the_data_directory(tmp_path: Path) -> None:
+def test_ui_serves_the_asset_graph_from_the_data_directory_without_the_first_visit_popup(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATTRITION_", "DAGSTER_"))}
     env["ATTRITION_HOME"] = str(tmp_path / "home")
@@ -50,6 +50,8 @@ def test_ui_serves_the_asset_graph_from_the_data_directory(tmp_path: Path) -> No
             except (OSError, KeyError, TypeError):
                 time.sleep(1)
         assert {"hris_employees", "employee_features", "training_set", "candidate_model"} <= keys
+        # dagster.yaml turns the first-visit pop-up off on the embedded instance
+        assert _graphql(port, "{ shouldShowNux }")["data"]["shouldShowNux"] is False
         assert (tmp_path / "home" / "dagster" / "dagster.yaml").is_file()
         assert any((tmp_path / "home" / "dagster").iterdir())
     finally:

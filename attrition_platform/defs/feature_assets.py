@@ -1,11 +1,12 @@
-"""Daily feature snapshots: the model's inputs as of each date, written through the feature spec."""
+"""Feature snapshots (one per extract date): the model's inputs as of each date, written through the feature spec."""
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
-from attrition_platform.defs.hris_assets import EMPLOYEES_TABLE, hris_employees, preview
+from attrition_platform.defs.hris_assets import EMPLOYEES_TABLE, hris_employees
+from attrition_platform.defs.metadata import preview, table_metadata
 from attrition_platform.defs.partitions import partition_date, snapshot_partitions
 from attrition_platform.model import feature_spec as fs
 from attrition_platform.resources.lake import DeltaLake
@@ -45,7 +46,7 @@ def employee_features(context: dg.AssetExecutionContext, lake: DeltaLake) -> dg.
     summary = features[list(fs.DERIVED)].describe().T[["mean", "50%", "min", "max"]].round(3)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(features),
+            **table_metadata(features),
             "delta_version": version,
             "recipe_version": fs.RECIPE_VERSION,
             "features": len(fs.RAW_INPUTS) + len(fs.DERIVED),

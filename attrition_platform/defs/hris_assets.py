@@ -1,11 +1,14 @@
-"""HRIS extracts landed in the lake, one daily partition per snapshot date."""
+"""HRIS extracts landed in the lake, one partition per snapshot (extract) date."""
 
+import datetime as dt
+import inspect
+import warnings
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
+from attrition_platform.defs.metadata import observe_source, preview, table_metadata
 from attrition_platform.defs.partitions import partition_date, snapshot_partitions
 from attrition_platform.resources.hris import HrisSource
 from attrition_platform.resources.lake import DeltaLake
@@ -14,11 +17,29 @@ EMPLOYEES_TABLE = "hris_employees"
 TERMINATIONS_TABLE = "hris_terminations"
 PREVIEW_COLUMNS = [KEY, SNAPSHOT_DATE, "Department", "JobRole", "JobLevel", "OverTime", "opt_out"]
 
+def _code_reference(obj: type) -> dg.CodeReferencesMetadataValue:
+    """Where the code that talks to the HRIS lives (an external asset has no function of its own)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.CodeReferencesMetadataValue(
+            code_references=[
+                dg.LocalFileCodeReference(
+                    file_path=str(inspect.getsourcefile(obj)),
+                    line_number=inspect.getsourcelines(obj)[1],
+                    label="HrisSource",
+                )
+            ]
+        )
+
+
 hris_system = dg.AssetSpec(
     "hris_system",
     group_name="hris",
     kinds={"hris"},
-    description="The HR information system itself (synthetic, a file export or a SQL database).",
+    description="The HR information system itself (synthetic, a file export or a SQL database). "
+    "Not materialised by Dagster: each snapshot run records an observation here saying which "
+    "source it read (kind, file or masked URL, seed and size) and its latest extract date.",
+    metadata={"dagster/code_references": _code_reference(HrisSource)},
 )
 
 
@@ -32,10 +53,21 @@ HRIS_EXTRACT: dict[str, Any] = dict(
 )
 
 
-def preview(df: pd.DataFrame, columns: list[str], rows: int = 5) -> dg.MetadataValue:
-    """A few rows of non-sensitive columns, so the UI shows what landed without exposing pay."""
-    cols = [c for c in columns if c in df.columns]
-    return dg.MetadataValue.md(df[cols].head(rows).to_markdown(index=False))
+def refuse_empty_extract(lake: DeltaLake, day: dt.date) -> None:
+    """An HRIS that answers with no employees has failed (a truncated export, a wiped or
+    filtered table), not lost its workforce: landing it would erase the snapshot and pass every
+    check downstream, so the run stops and says what the lake held before."""
+    earlier = [d for d in lake.partition_dates(EMPLOYEES_TABLE) if d < day]
+    if earlier:
+        before = len(lake.read(EMPLOYEES_TABLE, snapshot_date=earlier[-1], columns=[KEY]))
+        raise dg.Failure(
+            f"the HRIS returned no employees for {day}, but the snapshot of {earlier[-1]} holds "
+            f"{before}: refusing to land an empty extract (check the export or the source table)"
+        )
+    raise dg.Failure(
+        f"the HRIS returned no employees for {day}: nothing to land (check the export or the "
+        "source table)"
+    )
 
 
 @dg.asset(
@@ -47,11 +79,14 @@ def hris_employees(
 ) -> dg.MaterializeResult:
     day = partition_date(context)
     df = hris.employees_as_of(day)
+    if df.empty:
+        refuse_empty_extract(lake, day)
     version = lake.write_partition(EMPLOYEES_TABLE, df, day)
     context.log.info(f"{len(df)} employees on {day} -> {EMPLOYEES_TABLE} v{version}")
+    context.log_event(observe_source(hris, hris.extract_dates(), day.isoformat(), len(df)))
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(df),
+            **table_metadata(df),
             "delta_version": version,
             "table_uri": dg.MetadataValue.path(lake.uri(EMPLOYEES_TABLE)),
             "hris_kind": hris.kind,
@@ -78,7 +113,7 @@ def hris_terminations(
     voluntary = int((df["termination_type"] == "voluntary").sum())
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(df),
+            **table_metadata(df),
             "delta_version": version,
             "voluntary": voluntary,
             "involuntary": len(df) - voluntary,

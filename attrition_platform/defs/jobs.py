@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from attrition_platform.defs.metadata import observe_source
 from attrition_platform.defs.partitions import new_snapshot_keys, snapshot_partitions
 from attrition_platform.resources.hris import HrisSource
 
@@ -27,15 +28,18 @@ train_model_job = dg.define_asset_job(
     minimum_interval_seconds=3600,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Asks the HRIS for its extract dates; registers each new date as a partition and "
-    "requests one snapshot run for it (run key = the date, so a date is landed once).",
+    "requests one snapshot run for it (run key = the date, so a date is landed once); records "
+    "what it saw of the source on hris_system.",
 )
 def hris_extract_sensor(context: dg.SensorEvaluationContext, hris: HrisSource) -> dg.SensorResult | dg.SkipReason:
-    new = new_snapshot_keys(context.instance, hris.extract_dates())
+    dates = hris.extract_dates()
+    new = new_snapshot_keys(context.instance, dates)
     if not new:
         return dg.SkipReason("no new HRIS extract dates")
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=key, partition_key=key) for key in new],
         dynamic_partitions_requests=[snapshot_partitions.build_add_request(new)],
+        asset_events=[observe_source(hris, sorted(dates))],
         cursor=new[-1],
     )
 

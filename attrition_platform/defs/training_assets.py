@@ -11,7 +11,14 @@ from pydantic import Field
 from attrition_platform import plots
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
 from attrition_platform.defs.feature_assets import FEATURES_TABLE, employee_features
-from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations, preview
+from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations
+from attrition_platform.defs.metadata import (
+    column_schema,
+    mlflow_model_version_link,
+    mlflow_run_link,
+    mlflow_ui_url,
+    preview,
+)
 from attrition_platform.model import training_data as td
 from attrition_platform.model.bundle import ModelBundle
 from attrition_platform.model.metrics import classification_metrics, confusion
@@ -133,11 +140,12 @@ def training_set(
     }
     version = lake.overwrite(TRAINING_TABLE, rows, lineage=lineage)
     by_split = rows.groupby(td.SPLIT, observed=True)[td.LABEL].agg(["count", "sum", "mean"])
-    by_date = rows.groupby(SNAPSHOT_DATE, observed=True)[td.LABEL].mean()
+    by_date = rows.groupby([SNAPSHOT_DATE, td.SPLIT], observed=True)[td.LABEL].mean().reset_index()
     context.log.info(f"training_set v{version}: {len(rows)} rows, {len(opted_out)} opted out")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(rows),
+            "dagster/column_schema": column_schema(rows),
             "delta_version": version,
             "source_versions": dg.MetadataValue.json(
                 {"employee_features": feature_version, "hris_terminations": term_version}
@@ -153,7 +161,9 @@ def training_set(
             ),
             "preview": preview(rows, [KEY, SNAPSHOT_DATE, "JobRole", "OverTime", td.LABEL, td.SPLIT]),
             "label_rate_by_snapshot": dg.MetadataValue.md(
-                plots.line_plot(list(by_date.index), list(by_date.values), "Leaver rate", "rate")
+                plots.leaver_rate_plot(
+                    list(by_date[SNAPSHOT_DATE]), list(by_date[td.LABEL]), list(by_date[td.SPLIT])
+                )
             ),
         }
     )
@@ -243,6 +253,10 @@ def candidate_model(
             "model_version": version,
             "model_uri": mlflow.model_uri(version),
             "mlflow_run_id": run_id,
+            "mlflow_run": mlflow_run_link(mlflow_ui_url(mlflow.ui_url), run.info.experiment_id, run_id),
+            "mlflow_model_version": mlflow_model_version_link(
+                mlflow_ui_url(mlflow.ui_url), mlflow.model_name, version
+            ),
             "best_iteration": bundle.metadata["best_iteration"],
             "max_depth": bundle.metadata["max_depth"],
             "validation_pr_auc_by_depth": dg.MetadataValue.json(
@@ -299,6 +313,14 @@ def model_evaluation(
     return dg.MaterializeResult(
         metadata={
             "model_version": version,
+            "mlflow_run": mlflow_run_link(
+                mlflow_ui_url(mlflow.ui_url),
+                client.get_run(bundle.metadata["mlflow_run_id"]).info.experiment_id,
+                bundle.metadata["mlflow_run_id"],
+            ),
+            "mlflow_model_version": mlflow_model_version_link(
+                mlflow_ui_url(mlflow.ui_url), mlflow.model_name, version
+            ),
             "test_rows": len(test),
             "unseen_categories": dg.MetadataValue.json(scored.unseen_counts),
             "test_window": f"{test[SNAPSHOT_DATE].min()} .. {test[SNAPSHOT_DATE].max()}",

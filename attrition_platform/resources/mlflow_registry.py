@@ -42,6 +42,11 @@ class MlflowRegistry(dg.ConfigurableResource):
     registration_timeout_s: float = Field(
         default=300.0, gt=0, description="How long a new version may stay PENDING_REGISTRATION."
     )
+    ui_url: str | None = Field(
+        default=None,
+        description="MLflow UI base URL for links in the Dagster UI (default: "
+        "ATTRITION_MLFLOW_UI_URL, else http://127.0.0.1:5000).",
+    )
 
     def _activate(self) -> None:
         import mlflow

@@ -50,7 +50,7 @@ def test_asset_graph_keys_edges_and_groups(definitions: dg.Definitions) -> None:
     assert groups == EXPECTED_GROUPS
 
 
-def test_checks_cover_contract_keys_leakage_and_balance(definitions: dg.Definitions) -> None:
+def test_checks_cover_contract_keys_exits_leakage_and_balance(definitions: dg.Definitions) -> None:
     graph = definitions.resolve_asset_graph()
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert checks == {
@@ -58,6 +58,10 @@ def test_checks_cover_contract_keys_leakage_and_balance(definitions: dg.Definiti
         ("hris_employees", "hris_no_nulls"),
         ("hris_employees", "hris_unique_keys"),
         ("hris_employees", "hris_headcount_change"),
+        ("hris_terminations", "terminations_unique_exits"),
+        ("hris_terminations", "terminations_type_domain"),
+        ("hris_terminations", "terminations_not_after_snapshot"),
+        ("hris_terminations", "terminations_monotone"),
         ("employee_features", "features_not_after_snapshot"),
         ("training_set", "training_label_leakage"),
         ("training_set", "training_class_balance"),
@@ -92,6 +96,10 @@ def test_partitions_are_the_extract_dates_the_hris_reports(definitions: dg.Defin
         assert [r.partition_key for r in result.run_requests] == dates
         assert [r.run_key for r in result.run_requests] == dates
         assert all(d.endswith("-01") for d in dates) and len(dates) == 36
+        (seen,) = result.asset_events  # the sensor tells hris_system what it found
+        assert seen.asset_key == dg.AssetKey("hris_system")
+        assert seen.metadata["last_extract"].value == dates[-1]
+        assert seen.metadata["extract_dates"].value == 36
         instance.add_dynamic_partitions("snapshot_date", dates)
         again = sensor(dg.build_sensor_context(instance=instance, resources={"hris": hris}))
         assert isinstance(again, dg.SkipReason)
@@ -110,3 +118,37 @@ def test_unknown_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("ATTRITION_ENV", "staging")
     with pytest.raises(ValueError, match="ATTRITION_ENV"):
         environment()
+
+
+def test_every_check_says_what_it_guards_and_every_asset_links_its_code(
+    definitions: dg.Definitions,
+) -> None:
+    graph = definitions.resolve_asset_graph()
+    undescribed = [k.name for k in graph.asset_check_keys if not (graph.get(k).description or "").strip()]
+    assert undescribed == []
+    unreferenced = [
+        k.to_user_string()
+        for k in graph.get_all_asset_keys()
+        if not graph.get(k).metadata.get("dagster/code_references")
+    ]
+    assert unreferenced == []
+    code = graph.get(dg.AssetKey("hris_employees")).metadata["dagster/code_references"]
+    ref = code.code_references[0]
+    assert Path(ref.file_path).name == "hris_assets.py"
+    lines = Path(ref.file_path).read_text().splitlines()
+    assert lines[ref.line_number - 1].startswith("@dg.asset")  # the decorator of ...
+    assert any(line.startswith("def hris_employees(") for line in lines[ref.line_number : ref.line_number + 5])
+
+
+def test_the_project_names_its_code_location_as_the_workspace_does() -> None:
+    """Otherwise Dagster assumes the folder name (a fresh clone: `attrition-platform`) and warns
+    on every load that it differs from the name workspace.yaml registers."""
+    import tomllib
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    workspace = yaml.safe_load((root / "workspace.yaml").read_text())
+    names = {entry["python_module"]["location_name"] for entry in workspace["load_from"]}
+    assert names == {project["code_location_name"]}

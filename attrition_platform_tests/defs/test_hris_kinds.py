@@ -20,6 +20,8 @@ CHANGED, LEAVER = 6, 9  # EmployeeNumbers (keys are 3, 6, 9, ...): neither left 
 
 
 def _export() -> pd.DataFrame:
+    """Two snapshots as an HRIS exports them today: the leaver's rows carry what the system
+    knows now (exit date, type, Attrition = Yes) even on the snapshot taken before the exit."""
     rows = time_aware_rows(40, snapshots=(JAN, FEB))
     rows["YearsAtCompany"] = 1  # consistent with the hire dates (the features leakage guard checks it)
     rows["Attrition"] = "No"
@@ -28,6 +30,7 @@ def _export() -> pd.DataFrame:
     leaver = rows["EmployeeNumber"] == LEAVER
     rows.loc[leaver, "termination_date"] = "2024-01-20"
     rows.loc[leaver, "termination_type"] = "voluntary"
+    rows.loc[leaver, "Attrition"] = "Yes"
     return rows
 
 
@@ -51,13 +54,24 @@ def test_a_feature_changed_after_the_snapshot_never_reaches_that_snapshot(file_l
 
 
 def test_an_exit_after_the_snapshot_is_invisible_in_it(file_lake) -> None:
+    """The January snapshot is taken before the leaver's exit (2024-01-20): none of the three
+    ways the export reveals that exit (date, type, Attrition) may reach January's employees,
+    features or exits, and February knows it."""
+    assert (_export().query("EmployeeNumber == @LEAVER")["Attrition"] == "Yes").all()
     jan = file_lake.read("hris_employees", snapshot_date=dt.date(2024, 1, 1))
     row = jan[jan["EmployeeNumber"] == LEAVER]
-    assert len(row) == 1 and row["termination_date"].isna().all()
+    assert len(row) == 1
+    assert row["termination_date"].isna().all() and row["termination_type"].isna().all()
+    assert (row["Attrition"].astype(str) == "No").all()
+    features = file_lake.read("employee_features", snapshot_date=dt.date(2024, 1, 1))
+    assert (features.loc[features["EmployeeNumber"] == LEAVER, "Attrition"].astype(str) == "No").all()
+    assert (features["Attrition"].astype(str) == "No").all()  # no one in January has left yet
     jan_exits = file_lake.read("hris_terminations", snapshot_date=dt.date(2024, 1, 1))
-    feb_exits = file_lake.read("hris_terminations", snapshot_date=dt.date(2024, 2, 1))
     assert LEAVER not in set(jan_exits["EmployeeNumber"])
-    assert LEAVER in set(feb_exits["EmployeeNumber"])
+    feb_exits = file_lake.read("hris_terminations", snapshot_date=dt.date(2024, 2, 1))
+    known = feb_exits[feb_exits["EmployeeNumber"] == LEAVER]
+    assert known["termination_date"].tolist() == [dt.date(2024, 1, 20)]
+    assert known["termination_type"].astype(str).tolist() == ["voluntary"]
     feb = file_lake.read("hris_employees", snapshot_date=dt.date(2024, 2, 1))
     assert LEAVER not in set(feb["EmployeeNumber"])
 
