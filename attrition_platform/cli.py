@@ -247,8 +247,10 @@ def _summary(instance: Any, p: Any, seconds: float) -> None:
     lines = [
         "",
         "=== attrition demo summary ===",
-        f"training rows     : {ts.get('dagster/row_count')} ({ts.get('mode')}, horizon "
+        f"labelled rows     : {ts.get('dagster/row_count')} ({ts.get('mode')}, horizon "
         f"{ts.get('horizon_days')} days, known until {ts.get('known_until')})",
+        f"model learned from: {cand.get('training_rows')} rows (training"
+        + (" + validation, refit)" if cand.get("refit") else ")"),
         f"model             : {cand.get('model_uri')} (alias challenger), "
         f"threshold {cand.get('threshold')}",
         f"holdout window    : {ev.get('test_window')} ({ev.get('test_rows')} rows)",

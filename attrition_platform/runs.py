@@ -121,7 +121,10 @@ def run_problems(instance: dg.DagsterInstance, run_id: str) -> Iterator[str]:
                 f"{k} {_shown(getattr(v, 'value', v))}" for k, v in evaluation.metadata.items()
             )
             name = f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}"
-            yield f"check {name} failed" + (f": {numbers}" if numbers else "")
+            # The check's own one-line verdict (what and by how much) reads best; the raw
+            # numbers stand in for checks that give none.
+            detail = getattr(evaluation, "description", None) or numbers
+            yield f"check {name} failed" + (f": {detail}" if detail else "")
         elif event.is_step_failure:
             err = event.step_failure_data.error
             cause = err.cause if err is not None and err.cause is not None else err

@@ -264,6 +264,7 @@ def candidate_model(
             ),
             "threshold": round(bundle.threshold, 4),
             "training_rows": len(train),
+            "refit": params.refit,
             "validation_unseen_categories": dg.MetadataValue.json(val_scored.unseen_counts),
             "delta_versions": dg.MetadataValue.json(delta_versions),
             **{f"val_{k}": round(float(val_metrics[k]), 4) for k in METRIC_NAMES},
