@@ -23,8 +23,9 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/attrition demo
 
+# One pytest worker per core (pytest-xdist): the CLI tests run real demos in subprocesses.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 dev-ui: $(STAMP)
 	$(BIN)/attrition ui
