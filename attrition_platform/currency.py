@@ -41,17 +41,8 @@ def inputs_fingerprint(lake: Any, source_identity: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def alias_version(registry: Any, alias: str = ALIAS) -> Any | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return registry.client().get_model_version_by_alias(registry.model_name, alias)
-    except MlflowException:
-        return None
-
-
 def model_is_current(registry: Any, fingerprint: str) -> bool:
-    version = alias_version(registry)
+    version = registry.alias_version(ALIAS)
     if version is None or version.tags.get(INPUTS_TAG) != fingerprint:
         return False
     return bool(registry.alias_loads(ALIAS))
@@ -59,7 +50,7 @@ def model_is_current(registry: Any, fingerprint: str) -> bool:
 
 def record_inputs(registry: Any, fingerprint: str) -> str | None:
     """Tag the challenger (after its training run succeeded) with the content it learned from."""
-    version = alias_version(registry)
+    version = registry.alias_version(ALIAS)
     if version is None:
         return None
     registry.client().set_model_version_tag(registry.model_name, version.version, INPUTS_TAG, fingerprint)

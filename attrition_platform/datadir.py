@@ -11,7 +11,6 @@ import datetime as dt
 import fcntl
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -99,21 +98,9 @@ def source_identity(source: Any) -> dict[str, Any]:
     if source.kind == "file":
         ident["path"] = str(Path(values["path"]).expanduser().resolve()) if values["path"] else None
     else:
-        ident.update(sql_url=mask_url(_resolved(source.sql_url)), sql_table=values["sql_table"],
+        ident.update(sql_url=source.masked_sql_url(), sql_table=values["sql_table"],
                      sql_query=values["sql_query"])
     return ident
-
-
-def _resolved(value: Any) -> str | None:
-    get_value = getattr(value, "get_value", None)  # a dagster EnvVar not yet resolved
-    return get_value() if callable(get_value) else value
-
-
-def mask_url(url: str | None) -> str | None:
-    """The URL with its password replaced by ***."""
-    if not url:
-        return url
-    return re.sub(r"^([^:/]+://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def describe(ident: dict[str, Any]) -> str:

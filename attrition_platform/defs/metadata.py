@@ -113,17 +113,6 @@ def mlflow_model_version_link(base: str, model_name: str, version: str) -> dg.Me
 
 
 # -- the HRIS source ----------------------------------------------------------------------------
-def masked_url(url: str) -> str:
-    """A SQLAlchemy URL with its password replaced by ***, for display."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown as its scheme only, or not at all
-        scheme = url.split("://", 1)[0] if "://" in url else ""
-        return f"{scheme}://***" if scheme.replace("+", "").isalnum() else "***"
-
-
 def source_description(hris: Any) -> dict[str, Any]:
     """Which HRIS source a run read (no secrets): kind, file name or masked URL, seed and size."""
     out: dict[str, Any] = {"hris/kind": hris.kind}
@@ -139,7 +128,7 @@ def source_description(hris: Any) -> dict[str, Any]:
     elif hris.kind == "file":
         out["hris/path"] = dg.MetadataValue.path(str(Path(str(hris.path)).expanduser()))
     else:
-        out["hris/url"] = masked_url(str(hris.sql_url))
+        out["hris/url"] = hris.masked_sql_url()
         out["hris/table"] = str(hris.sql_table or "(query)")
     return out
 

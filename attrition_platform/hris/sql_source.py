@@ -204,3 +204,12 @@ def _reason(exc: sa.exc.SQLAlchemyError, url: URL) -> str:
     if url.password:
         reason = reason.replace(str(url.password), "***")
     return reason
+
+
+def masked_url(url: str) -> str:
+    """A SQLAlchemy URL with its password replaced by ***, for display."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as its scheme only, or not at all
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        return f"{scheme}://***" if scheme.replace("+", "").isalnum() else "***"

@@ -140,6 +140,12 @@ class HrisSource(dg.ConfigurableResource):
             raise HrisError("HRIS kind 'sql' needs `sql_url` (a SQLAlchemy URL)")
         return url
 
+    def masked_sql_url(self) -> str:
+        """The database URL as it may be shown or recorded: password replaced by ***."""
+        from attrition_platform.hris.sql_source import masked_url
+
+        return masked_url(self.resolved_sql_url())
+
     def is_static(self) -> bool:
         """A static export has no dates: it is one snapshot whose label is `Attrition`."""
         return self.kind != "synthetic" and not contract.is_time_aware(self._table())

@@ -135,16 +135,21 @@ class MlflowRegistry(dg.ConfigurableResource):
         return f"models:/{self.model_name}{sep}{alias_or_version}"
 
     # -- trusting what is there ---------------------------------------------------------------
+    def alias_version(self, alias: str) -> Any | None:
+        """The model version `alias` points at, or None when the model or the alias is absent."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client().get_model_version_by_alias(self.model_name, alias)
+        except MlflowException:
+            return None
+
     def alias_loads(self, alias: str) -> bool:
         """True only if `alias` exists and its bundle downloads and loads: the test a skip
         decision needs ("a model is current only if its alias loads"), not mere existence."""
-        from mlflow.exceptions import MlflowException
-
         from attrition_platform.model.bundle import ModelBundle
 
-        try:
-            self.client().get_model_version_by_alias(self.model_name, alias)
-        except MlflowException:
+        if self.alias_version(alias) is None:
             return False
         try:
             ModelBundle.from_mlflow(self.model_uri(alias), self.tracking_uri)

@@ -12,12 +12,12 @@ import pytest
 
 from attrition_platform import plots
 from attrition_platform.defs.metadata import (
-    masked_url,
     mlflow_model_version_link,
     mlflow_run_link,
     mlflow_ui_url,
     source_description,
 )
+from attrition_platform.hris.sql_source import masked_url
 from attrition_platform.resources.hris import HrisSource
 from attrition_platform_tests.defs.conftest import make_resources, materialize_snapshot
 from attrition_platform_tests.hris.factories import time_aware_rows
