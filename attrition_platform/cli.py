@@ -31,7 +31,17 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from attrition_platform.resources.hris import HrisError
     from attrition_platform.settings import SettingsError
 
-    return (ContractError, DataDirError, BundleError, TrainingDataError, HrisError, SettingsError)
+    errors: tuple[type[Exception], ...] = (
+        ContractError, DataDirError, BundleError, TrainingDataError, HrisError, SettingsError,
+    )
+    try:  # present only where the contracts' and the serving extra's packages are installed
+        from attrition_platform.contracts.published import PublicationError
+        from serving.config import ConfigError
+
+        errors += (PublicationError, ConfigError)
+    except ImportError:
+        pass
+    return errors
 
 
 class _App(typer.Typer):
@@ -174,7 +184,8 @@ def demo(
         typer.echo(f"HRIS: {source.kind}" + (f" ({source.path})" if source.path else "")
                    + f", {len(dates)} snapshot(s) {dates[0]} .. {dates[-1]}")
         instance = _run_demo(p, dates, ident, refresh=refresh, retrain=retrain, verbose=verbose)
-        _summary(instance, p, time.perf_counter() - t0)
+        published = _publish_for_serving(p)
+        _summary(instance, p, time.perf_counter() - t0, published)
 
 
 def _run_demo(p: Any, dates: list[dt.date], ident: dict[str, Any], *, refresh: bool, retrain: bool,
@@ -239,7 +250,34 @@ def _init_stores_once(p: Any, command: str) -> None:
         MlflowRegistry(tracking_uri=p.mlflow_tracking_uri, artifact_location=p.mlflow_artifacts.as_uri()).experiment_id()
 
 
-def _summary(instance: Any, p: Any, seconds: float) -> None:
+def _publish_for_serving(p: Any) -> str:
+    """Publish the challenger to the serving location unless `CURRENT` already names it, so a
+    service started after the demo has a model and nightly fallback scores to serve.
+
+    Interim: the promotion gate (issue 7) will decide what serves; until it lands the demo's
+    only model is published with that reason recorded in `CURRENT`."""
+    from attrition_platform.contracts.published import default_serving_uri
+    from attrition_platform.definitions import defs
+    from attrition_platform.model.bundle import ModelBundle
+    from attrition_platform.publication import publish, published_version
+
+    registry = defs().resources["mlflow"]
+    version = registry.alias_version("challenger")
+    if version is None:
+        return "nothing published (no model registered)"
+    uri = default_serving_uri()
+    name = str(version.version)
+    if published_version(uri) == name:
+        return f"model {name} already published at {uri}"
+    t = time.perf_counter()
+    bundle = ModelBundle.from_mlflow(registry.model_uri(name), registry.tracking_uri)
+    _, rows = publish(bundle, name, uri, str(p.lake), promoted_by="attrition demo",
+                      reason="the demo's model (no promotion gate yet)")
+    typer.echo(f"published model {name} and {rows} cached scores to {uri} in {time.perf_counter() - t:.1f}s")
+    return f"model {name} published at {uri}"
+
+
+def _summary(instance: Any, p: Any, seconds: float, published: str = "") -> None:
     ts = _metadata(instance, "training_set")
     cand = _metadata(instance, "candidate_model")
     ev = _metadata(instance, "model_evaluation")
@@ -259,8 +297,10 @@ def _summary(instance: Any, p: Any, seconds: float) -> None:
     for n in names:
         lines.append(f"  {n:<16}{float(ev.get(n, float('nan'))):>8.3f}{float(ev.get('baseline_' + n, float('nan'))):>10.3f}")
     lines += [
+        f"serving           : {published}",
         f"total time        : {seconds:.0f}s",
         "",
+        "serve predictions  : .venv/bin/attrition serve        (http://127.0.0.1:8000/schema)",
         "open the Dagster UI : .venv/bin/attrition ui        (http://127.0.0.1:3000)",
         "open the MLflow UI  : .venv/bin/attrition mlflow-ui (http://127.0.0.1:5000)",
     ]
@@ -362,6 +402,60 @@ def ui(port: int = typer.Option(3000)) -> None:
     _exec_with_default_signals(
         [dagster, "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-p", str(port)], dict(os.environ)
     )
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535),
+    tls_cert: Path | None = typer.Option(None, help="PEM certificate: serve HTTPS (with --tls-key)."),
+    tls_key: Path | None = typer.Option(None, help="PEM private key of --tls-cert."),
+) -> None:
+    """Serve live predictions for the HR portal from this data directory's published model."""
+    p = _prepare_home()
+    os.environ["ATTRITION_HOME"] = str(p.home)
+    from serving.server import Listen, serve as run_server
+
+    listen = Listen(host, port, str(tls_cert) if tls_cert else None, str(tls_key) if tls_key else None)
+
+    def example(service: Any) -> None:
+        some = next(iter(service.employees._snap.rows), None) if service.employees._snap else None
+        base = f"{listen.scheme}://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        path = f"/v1/employees/{some}/risk" if some is not None else "/v1/model"
+        insecure = " -k" if listen.tls_cert else ""
+        typer.echo(
+            f"\nserving on {base}  (API docs: {base}/schema, metrics: {base}/metrics)\n"
+            f"try it:\n"
+            f"  TOKEN=$(.venv/bin/attrition token --scopes 'attrition:predict attrition:actions' | tail -n 1)\n"
+            f"  curl{insecure} -H \"Authorization: Bearer $TOKEN\" {base}{path}\n",
+            err=True,
+        )
+
+    run_server(listen, on_ready=example)
+
+
+@app.command()
+def token(
+    scopes: str = typer.Option("attrition:predict", help="Space-separated scopes to grant."),
+    subject: str = typer.Option("dev-user", help="The token's subject (logged as the caller)."),
+    ttl: int = typer.Option(3600, min=60, max=86_400, help="Lifetime in seconds."),
+) -> None:
+    """Print a short-lived development token (the token alone on the last line) that a local
+    `attrition serve` accepts. Development keys only: refused when ATTRITION_ENV=prod."""
+    from serving.auth import SCOPES
+    from serving.dev_keys import ProductionModeError, mint_dev_token
+
+    wanted = scopes.split()
+    unknown = [s for s in wanted if s not in SCOPES]
+    if unknown or not wanted:
+        _fail(f"--scopes: unknown scope(s) {' '.join(unknown) or '(none given)'}; choose from {' '.join(SCOPES)}")
+    p = _prepare_home()
+    try:
+        tok = mint_dev_token(p.home / "secrets", wanted, subject=subject, ttl_seconds=ttl)
+    except ProductionModeError as exc:
+        _fail(str(exc))
+    typer.echo(f"development token for {subject}, scopes {' '.join(wanted)}, valid {ttl}s:", err=True)
+    typer.echo(tok)
 
 
 @app.command("mlflow-ui")

@@ -1,0 +1,88 @@
+"""Putting a model where serving finds it: the bundle, the nightly fallback export, `CURRENT`.
+
+One function the demo calls today and the promotion gate and `nightly_scores` (issue 7) will
+call from their assets: score the latest feature snapshot with the bundle (the same validated
+call serving makes), write the export, then publish the bundle and the pointer together. The
+order matters: the export is written first, so `CURRENT` never names scores that are not there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from attrition_platform.contract_columns import KEY
+from attrition_platform.contracts import fallback_export
+from attrition_platform.contracts.feature_store import latest_employee_features
+from attrition_platform.contracts.published import Pointer, publish_bundle, publish_scores, read_pointer, store_from_uri
+from attrition_platform.model.bundle import ModelBundle
+
+TOP_FACTORS = 3
+
+
+def fallback_scores(
+    bundle: ModelBundle, model_version: str, lake_root: str, storage_options: dict[str, str] | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[dt.date, bytes, int] | None:
+    """(snapshot date, export bytes, rows) for every non-opted-out employee of the latest snapshot."""
+    found = latest_employee_features(lake_root, storage_options)
+    if found is None:
+        return None
+    day, columns = found
+    keep = ~np.asarray(columns["opt_out"], dtype=bool) if "opt_out" in columns else None
+    if keep is not None:
+        columns = {k: np.asarray(v)[keep] for k, v in columns.items()}
+    result = bundle.score(columns, unseen="allow", explain=TOP_FACTORS)
+    ok = result.valid
+    ids = np.asarray(columns[KEY], dtype=np.int64)[ok]
+    probs = result.probabilities[ok]
+    factors = [
+        [(f.feature, f.label, float(f.contribution)) for f in row]
+        for row, valid in zip(result.factors or [], result.valid)
+        if valid
+    ]
+    data = fallback_export.encode_export(
+        employee_id=ids,
+        model_version=model_version,
+        probability=probs,
+        risk_band=bundle.band(probs),
+        top_factors=factors,
+        scored_at=now or dt.datetime.now(dt.UTC),
+    )
+    snapshot = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
+    return snapshot, data, int(ok.sum())
+
+
+def publish(
+    bundle: ModelBundle,
+    model_version: str,
+    serving_uri: str,
+    lake_root: str,
+    *,
+    promoted_by: str,
+    reason: str,
+    storage_options: dict[str, str] | None = None,
+) -> tuple[Pointer, int]:
+    """Write the export, then the bundle and `CURRENT`; returns the pointer and the rows scored."""
+    store = store_from_uri(serving_uri)
+    scores_key = None
+    rows = 0
+    scored = fallback_scores(bundle, model_version, lake_root, storage_options)
+    if scored is not None:
+        day, data, rows = scored
+        scores_key = publish_scores(store, day, data)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle.save(Path(tmp) / "bundle")
+        pointer = publish_bundle(
+            store, Path(tmp) / "bundle", model_version,
+            promoted_by=promoted_by, reason=reason, scores_path=scores_key,
+        )
+    return pointer, rows
+
+
+def published_version(serving_uri: str) -> str | None:
+    pointer = read_pointer(store_from_uri(serving_uri))
+    return pointer.model_version if pointer is not None else None

@@ -1,0 +1,97 @@
+"""The service's settings, read from environment variables once at start (documented in
+docs/serving.md). Every default is the embedded one: `attrition serve` on a demo data directory
+needs no variable at all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from attrition_platform.contracts.published import default_serving_uri
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the variable, never a secret."""
+
+
+def _home() -> Path:
+    return Path(os.environ.get("ATTRITION_HOME", ".attrition")).expanduser().resolve()
+
+
+def _float(name: str, default: float, low: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value < low:
+        raise ConfigError(f"{name} must be at least {low:g}")
+    return value
+
+
+def _int(name: str, default: int, low: int = 1) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < low:
+        raise ConfigError(f"{name} must be at least {low}")
+    return value
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """Where the service reads from and writes to, and how it behaves under failure."""
+
+    serving_uri: str  # the published location: CURRENT, bundles/, scores/
+    lake_root: str  # employee_features is read from here; prediction_log/action_log go here
+    cache_dir: Path  # verified copies of published bundles
+    poll_seconds: float = 10.0  # how often CURRENT and the feature table are checked
+    fallback_after_seconds: float = 300.0  # live scoring down this long -> cached scores
+    error_streak: int = 3  # consecutive internal scoring errors that mark live scoring down
+    batch_max: int = 500
+    max_body_bytes: int = 1_048_576
+    top_factors: int = 3
+    audit_queue_size: int = 10_000
+    audit_batch_size: int = 256
+    audit_flush_seconds: float = 1.0
+    environment: str = "local"
+    storage_options: dict[str, str] | None = field(default=None)
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "prod"
+
+    @classmethod
+    def from_env(cls) -> "ServingSettings":
+        home = _home()
+        env = os.environ.get("ATTRITION_ENV", "local").strip().lower() or "local"
+        lake = os.environ.get("ATTRITION_LAKE_URI") or str(home / "lake")
+        storage = None
+        if lake.startswith("s3://"):
+            keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+                    "AWS_ALLOW_HTTP", "AWS_SESSION_TOKEN")
+            storage = {k: os.environ[k] for k in keys if os.environ.get(k)}
+        return cls(
+            serving_uri=default_serving_uri(),
+            lake_root=lake,
+            cache_dir=Path(os.environ.get("ATTRITION_SERVING_CACHE") or home / "cache" / "serving"),
+            poll_seconds=_float("ATTRITION_SERVING_POLL_SECONDS", 10.0, 0.05),
+            fallback_after_seconds=_float("ATTRITION_FALLBACK_AFTER_SECONDS", 300.0),
+            error_streak=_int("ATTRITION_SERVING_ERROR_STREAK", 3),
+            batch_max=_int("ATTRITION_BATCH_MAX", 500),
+            max_body_bytes=_int("ATTRITION_MAX_BODY_BYTES", 1_048_576, 1024),
+            top_factors=_int("ATTRITION_TOP_FACTORS", 3),
+            audit_queue_size=_int("ATTRITION_AUDIT_QUEUE_SIZE", 10_000),
+            audit_batch_size=_int("ATTRITION_AUDIT_BATCH_SIZE", 256),
+            audit_flush_seconds=_float("ATTRITION_AUDIT_FLUSH_SECONDS", 1.0, 0.01),
+            environment=env,
+            storage_options=storage,
+        )

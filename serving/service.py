@@ -1,0 +1,264 @@
+"""The service's moving parts in one object: live model, cached scores, employee index,
+availability and audit, plus the poll thread that keeps the first three current.
+
+Kept apart from the HTTP layer (serving/app.py) so the behaviour — which answer a request gets —
+can be read without the framework around it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from attrition_platform.contracts.audit_logs import ActionRecord, PredictionRecord
+from attrition_platform.contracts.fallback_export import CachedScore
+from attrition_platform.contracts.published import store_from_uri
+from attrition_platform.model.scoring_input import ScoringInputError
+from serving import metrics
+from serving.audit import AuditWriter
+from serving.availability import Availability
+from serving.cached_scores import CachedScores
+from serving.config import ServingSettings
+from serving.employee_index import EmployeeIndex
+from serving.model_source import LiveModel, ModelSource
+from serving.schemas import Factor, FieldError, Prediction
+
+log = logging.getLogger("attrition.serving")
+
+
+class LiveUnavailable(Exception):
+    """Live scoring is down and the cached scores cannot answer (yet, or for this employee)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OptedOut(Exception):
+    """The employee opted out of risk scoring: not scored, not logged."""
+
+
+class InvalidInput(Exception):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"'{e.field}' {e.problem}" for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One row's answer in a batch: a prediction or the problems of its fields."""
+
+    prediction: Prediction | None = None
+    errors: list[FieldError] | None = None
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _factors(raw: Any) -> list[Factor]:
+    out = []
+    for f in raw or ():
+        c = float(f.contribution)
+        out.append(Factor(f.feature, f.label, round(c, 6), "raises" if c >= 0 else "lowers"))
+    return out
+
+
+def _cached_factors(raw: Any) -> list[Factor]:
+    out = []
+    for feature, label, contribution in raw or ():
+        c = float(contribution)
+        out.append(Factor(feature, label, round(c, 6), "raises" if c >= 0 else "lowers"))
+    return out
+
+
+class Service:
+    def __init__(self, settings: ServingSettings) -> None:
+        self.settings = settings
+        store = store_from_uri(settings.serving_uri)
+        self.models = ModelSource(store, settings.cache_dir, settings.top_factors)
+        self.cached = CachedScores(store)
+        self.employees = EmployeeIndex(settings.lake_root, settings.storage_options)
+        self.availability = Availability(settings.fallback_after_seconds, settings.error_streak)
+        self.audit = AuditWriter(
+            settings.lake_root,
+            settings.storage_options,
+            queue_size=settings.audit_queue_size,
+            batch_size=settings.audit_batch_size,
+            flush_seconds=settings.audit_flush_seconds,
+        )
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.refresh()  # the first load is synchronous: ready means ready
+        self.audit.start()
+        self._poller = threading.Thread(target=self._poll, name="published-poller", daemon=True)
+        self._poller.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+        lost = self.audit.close()
+        if lost:
+            log.error("shutdown: %d audit record(s) could not be written", lost)
+        else:
+            log.info("shutdown: audit queue flushed")
+
+    def refresh(self) -> None:
+        if self.models.refresh():
+            self.availability.model_loaded()
+        self.cached.refresh(self.models.last_pointer)
+        self.employees.refresh()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.settings.poll_seconds):
+            try:
+                self.refresh()
+            except Exception:  # the poller must outlive any one bad poll
+                log.exception("refresh failed")
+
+    @property
+    def ready(self) -> bool:
+        return self.models.current is not None or self.cached.loaded
+
+    # -- scoring -----------------------------------------------------------------------------
+    def score(self, records: list[dict[str, Any]], caller: str, employee_ids: list[int | None]) -> list[Outcome]:
+        """Score records (model inputs only) as one batch; live when possible, else cached."""
+        outcomes: list[Outcome | None] = [None] * len(records)
+        todo = []
+        for i, eid in enumerate(employee_ids):
+            if eid is not None and self.employees.is_opted_out(eid):
+                outcomes[i] = Outcome(errors=[FieldError("EmployeeNumber", OPTED_OUT)])
+                metrics.REJECTED_INPUTS.labels("opted_out").inc()
+            else:
+                todo.append(i)
+        if not todo:
+            return outcomes  # type: ignore[return-value]
+        live = self.models.current
+        if live is not None:
+            # Live is tried even in fallback mode: the first success ends the outage by itself.
+            try:
+                self._score_live(live, records, employee_ids, todo, outcomes, caller)
+                self.availability.scoring_ok()
+                return outcomes  # type: ignore[return-value]
+            except ScoringInputError as exc:
+                raise InvalidInput([FieldError("(record)", str(exc))]) from None
+            except Exception as exc:  # the type only: a message could carry input values
+                metrics.PREDICTION_ERRORS.inc()
+                self.availability.scoring_failed()
+                log.error("live scoring failed: %s", type(exc).__name__)
+        if not self.availability.use_cache():
+            raise LiveUnavailable("live scoring is unavailable", self.availability.retry_after())
+        for i in todo:
+            outcomes[i] = self.cached_outcome(employee_ids[i], caller)
+        return outcomes  # type: ignore[return-value]
+
+    def _score_live(
+        self,
+        live: LiveModel,
+        records: list[dict[str, Any]],
+        employee_ids: list[int | None],
+        todo: list[int],
+        outcomes: list[Outcome | None],
+        caller: str,
+    ) -> None:
+        started = time.perf_counter()
+        batch = [records[i] for i in todo]
+        result = live.bundle.score(batch, explain=self.settings.top_factors)
+        metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
+        bands = live.bundle.band(np.nan_to_num(result.probabilities))
+        by_row = result.errors_by_row()
+        ts = now_iso()
+        for j, i in enumerate(todo):
+            if not result.valid[j]:
+                problems = [_split(m) for m in by_row.get(j, ["(record) cannot be scored"])]
+                outcomes[i] = Outcome(errors=problems)
+                metrics.REJECTED_INPUTS.labels("domain").inc()
+                continue
+            p = float(result.probabilities[j])
+            factors = _factors(result.factors[j]) if result.factors is not None else []
+            pred = Prediction(new_id(), employee_ids[i], round(p, 6), str(bands[j]), live.version, "live", factors, ts)
+            outcomes[i] = Outcome(prediction=pred)
+            metrics.PREDICTIONS.labels(pred.risk_band, "live").inc()
+            self._log_prediction(pred, caller, records[i], p)
+
+    def cached_outcome(self, employee_id: int | None, caller: str) -> Outcome:
+        hit: CachedScore | None = None
+        if employee_id is not None and self.cached.index is not None:
+            hit = self.cached.index.get(employee_id)
+        if hit is None:
+            why = self.availability.reason or "no model is loaded"
+            detail = "live scoring is unavailable"
+            if employee_id is None:
+                detail += " and a cached score needs the EmployeeNumber"
+            else:
+                detail += " and this employee has no cached score"
+            raise LiveUnavailable(f"{detail} ({why})", self.availability.retry_after())
+        pred = Prediction(
+            new_id(), employee_id, round(float(hit.probability), 6), hit.risk_band, hit.model_version,
+            "cached", _cached_factors(hit.top_factors), hit.scored_at,
+        )
+        metrics.PREDICTIONS.labels(pred.risk_band, "cached").inc()
+        self._log_prediction(pred, caller, None, float(hit.probability))
+        return Outcome(prediction=pred)
+
+    def cached_score(self, employee_id: int) -> CachedScore | None:
+        if self.cached.index is None or self.employees.is_opted_out(employee_id):
+            return None
+        return self.cached.index.get(employee_id)
+
+    def _log_prediction(self, pred: Prediction, caller: str, inputs: dict[str, Any] | None, p: float) -> None:
+        self.audit.submit(
+            PredictionRecord(
+                prediction_id=pred.prediction_id,
+                ts=dt.datetime.now(dt.UTC),
+                caller=caller,
+                employee_id=pred.employee_id,
+                model_version=pred.model_version,
+                source=pred.source,
+                inputs=msgspec.json.encode(inputs).decode() if inputs is not None else None,
+                probability=p,
+                risk_band=pred.risk_band,
+                top_factors=tuple((f.feature, f.label, f.contribution) for f in pred.top_factors),
+            )
+        )
+
+    def record_action(self, caller: str, employee_id: int, prediction_id: str, action: str, reason: str) -> ActionRecord:
+        record = ActionRecord(
+            action_id=new_id(),
+            ts=dt.datetime.now(dt.UTC),
+            caller=caller,
+            employee_id=employee_id,
+            prediction_id=prediction_id,
+            action=action,
+            reason=reason,
+        )
+        self.audit.write_now(record)
+        return record
+
+
+OPTED_OUT = "belongs to an employee who opted out of risk scoring"
+
+
+def _split(message: str) -> FieldError:
+    """"'Age' is missing" -> FieldError("Age", "is missing")."""
+    if message.startswith("'") and "' " in message[1:]:
+        name, _, problem = message[1:].partition("' ")
+        return FieldError(name, problem)
+    return FieldError("(record)", message)
