@@ -34,3 +34,24 @@ def test_lock_file_agrees_with_the_pins_it_installs() -> None:
     for req in PROJECT["dependencies"] + PROJECT["optional-dependencies"]["platform"] + PROJECT["optional-dependencies"]["test"]:
         name, version = req.split("==")
         assert LOCK.get(name.lower()) == version, f"{name}: pyproject {version}, lock {LOCK.get(name.lower())}"
+
+
+def test_serving_extra_is_in_the_lock_file() -> None:
+    for req in PROJECT["optional-dependencies"]["serving"]:
+        name, version = re.sub(r"\[.*\]", "", req).split("==")
+        assert LOCK.get(name.lower()) == version, f"{name}: pyproject {version}, lock {LOCK.get(name.lower())}"
+
+
+def test_the_serving_service_imports_no_dagster_mlflow_pandas_or_pyarrow() -> None:
+    """The container holds the serving extra only: one stray import would crash it at start."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, serving.app, serving.server, serving.__main__\n"
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'dagster', 'mlflow', 'pandas', 'pyarrow', 'sklearn'})\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
