@@ -71,22 +71,32 @@ def listen_from_env() -> Listen:
     )
 
 
-def serve(listen: Listen, settings: ServingSettings | None = None,
-          on_ready: Callable[[Any], None] | None = None) -> None:
-    import uvicorn
-
+def app_from_env(on_ready: Callable[[Any], None] | None = None) -> Any:
+    """The app from environment variables: the factory an ASGI server imports
+    (`granian --factory serving.server:app_from_env`)."""
     from serving.app import create_app
 
-    configure_logging()
-    settings = settings or ServingSettings.from_env()
+    settings = ServingSettings.from_env()
+    authenticator, auth_kind = build_authenticator(settings)
+    log.info("auth: %s; published location: %s; lake: %s", auth_kind, settings.serving_uri, settings.lake_root)
+    return create_app(settings, authenticator, on_ready=on_ready)
+
+
+def _check_tls(listen: Listen) -> None:
     if bool(listen.tls_cert) != bool(listen.tls_key):
         raise ConfigError("TLS needs both a certificate (ATTRITION_TLS_CERT) and its key (ATTRITION_TLS_KEY)")
     for path in (listen.tls_cert, listen.tls_key):
         if path and not Path(path).is_file():
             raise ConfigError(f"TLS file not found: {path}")
-    authenticator, auth_kind = build_authenticator(settings)
-    app = create_app(settings, authenticator, on_ready=on_ready)
-    log.info("auth: %s; published location: %s; lake: %s", auth_kind, settings.serving_uri, settings.lake_root)
+
+
+def serve(listen: Listen, on_ready: Callable[[Any], None] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then drain in-flight requests and flush the audit queue."""
+    import uvicorn
+
+    configure_logging()
+    _check_tls(listen)
+    app = app_from_env(on_ready)
     config = uvicorn.Config(
         app,
         host=listen.host,
