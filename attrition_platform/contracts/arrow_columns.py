@@ -1,0 +1,91 @@
+"""Arrow column builders shared by the fallback export and the audit logs (arro3, no pyarrow).
+
+The export and `prediction_log` store top factors with one type, so a monitor that reads either
+decodes them with the same code: list<struct<feature: str, label: str, contribution: f64>>
+(typed, so Delta and any Arrow reader see real columns rather than a JSON blob to parse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+from arro3.core import Array, ChunkedArray, DataType, Field, list_array, list_flatten, list_offsets, struct_array, struct_field
+
+Factor = tuple[str, str, float]
+
+FACTOR_FIELDS = (
+    Field("feature", DataType.string(), nullable=False),
+    Field("label", DataType.string(), nullable=False),
+    Field("contribution", DataType.float64(), nullable=False),
+)
+FACTOR_STRUCT = DataType.struct(list(FACTOR_FIELDS))
+TOP_FACTORS_TYPE = DataType.list(Field("item", FACTOR_STRUCT, nullable=True))
+TIMESTAMP_TYPE = DataType.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_micros(moment: datetime) -> int:
+    """Microseconds since the epoch; a naive datetime is refused (a wrong zone is a silent shift)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("timestamps must be timezone-aware (UTC), not naive")
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
+def timestamp_array(micros: np.ndarray) -> Array:
+    return Array.from_numpy(np.ascontiguousarray(micros, dtype=np.int64)).cast(TIMESTAMP_TYPE)
+
+
+def string_array(values: Sequence[str] | np.ndarray) -> Array:
+    return Array(list(values) if isinstance(values, np.ndarray) else values, type=DataType.string())
+
+
+def top_factors_array(rows: Sequence[Sequence[Factor]]) -> Array:
+    """One list per row; built from flat columns in a single pass (1M rows in well under a second)."""
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = [f for r in rows for f in r]
+    # Three comprehensions, not zip(*flat): unpacking 3M tuples as arguments takes seconds.
+    features = [f[0] for f in flat]
+    labels = [f[1] for f in flat]
+    contributions = np.fromiter((f[2] for f in flat), dtype=np.float64, count=len(flat))
+    values = struct_array(
+        [
+            Array(features, type=DataType.string()),
+            Array(labels, type=DataType.string()),
+            Array.from_numpy(contributions),
+        ],
+        fields=list(FACTOR_FIELDS),
+    )
+    return list_array(Array.from_numpy(offsets), values, type=TOP_FACTORS_TYPE)
+
+
+def numpy_column(column: ChunkedArray) -> np.ndarray:
+    """A primitive column as one numpy array (chunks concatenated)."""
+    chunks = [np.asarray(c) for c in column.chunks]
+    return np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def micros_column(column: ChunkedArray) -> np.ndarray:
+    return numpy_column(column.cast(DataType.int64()))
+
+
+def top_factors_column(column: ChunkedArray) -> list[tuple[Factor, ...]]:
+    """Decode a top_factors column into one tuple of (feature, label, contribution) per row."""
+    out: list[tuple[Factor, ...]] = []
+    for chunk in column.chunks:
+        offsets = np.asarray(list_offsets(chunk)).tolist()
+        values = list_flatten(chunk)
+        features = struct_field(values, 0).to_pylist()
+        labels = struct_field(values, 1).to_pylist()
+        contributions = np.asarray(struct_field(values, 2)).tolist()
+        flat = list(zip(features, labels, contributions, strict=True))
+        out.extend(tuple(flat[a:b]) for a, b in zip(offsets[:-1], offsets[1:], strict=True))
+    return out

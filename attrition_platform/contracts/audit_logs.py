@@ -1,0 +1,228 @@
+"""prediction_log and action_log: the audit tables serving appends to and governance reads.
+
+Both are Delta tables partitioned by `day` (YYYY-MM-DD of `ts` in UTC), so retention drops
+whole days and per-employee erasure rewrites only the days that hold that employee. Written
+from arro3 tables (no pyarrow, no pandas); the schema is declared once here and used both to
+create the tables and to build every append, so a table cannot drift from this module.
+Both tables hold personal data: see docs/serving-contracts.md for retention and erasure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from arro3.core import Array, DataType, Field, Schema, Table
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
+from deltalake.exceptions import DeltaError
+
+from attrition_platform.contracts.arrow_columns import (
+    TIMESTAMP_TYPE,
+    TOP_FACTORS_TYPE,
+    Factor,
+    string_array,
+    timestamp_array,
+    top_factors_array,
+    utc_micros,
+)
+
+PREDICTION_LOG = "prediction_log"
+ACTION_LOG = "action_log"
+PARTITION_COLUMN = "day"
+SOURCES = ("live", "cached")
+RISK_BANDS = ("low", "medium", "high")
+
+_STR = DataType.string()
+SCHEMAS: dict[str, Schema] = {
+    PREDICTION_LOG: Schema(
+        [
+            Field("prediction_id", _STR, nullable=False),
+            Field("ts", TIMESTAMP_TYPE, nullable=False),
+            Field(PARTITION_COLUMN, _STR, nullable=False),
+            Field("caller", _STR, nullable=False),
+            Field("employee_id", DataType.int64(), nullable=True),
+            Field("model_version", _STR, nullable=False),
+            Field("source", _STR, nullable=False),
+            Field("inputs", _STR, nullable=True),
+            Field("probability", DataType.float64(), nullable=False),
+            Field("risk_band", _STR, nullable=False),
+            Field("top_factors", TOP_FACTORS_TYPE, nullable=True),
+        ]
+    ),
+    ACTION_LOG: Schema(
+        [
+            Field("action_id", _STR, nullable=False),
+            Field("ts", TIMESTAMP_TYPE, nullable=False),
+            Field(PARTITION_COLUMN, _STR, nullable=False),
+            Field("caller", _STR, nullable=False),
+            Field("employee_id", DataType.int64(), nullable=False),
+            Field("prediction_id", _STR, nullable=False),
+            Field("action", _STR, nullable=False),
+            Field("reason", _STR, nullable=False),
+        ]
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    prediction_id: str
+    ts: datetime  # timezone-aware
+    caller: str  # token subject
+    employee_id: int | None
+    model_version: str
+    source: str  # "live" | "cached"
+    inputs: str | None  # JSON of the validated record; None for cached answers
+    probability: float
+    risk_band: str
+    top_factors: tuple[Factor, ...]
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    action_id: str
+    ts: datetime  # timezone-aware
+    caller: str
+    employee_id: int
+    prediction_id: str
+    action: str
+    reason: str  # required: a human says why
+
+
+def log_uri(lake_root: str, table: str) -> str:
+    if table not in SCHEMAS:
+        raise ValueError(f"table: {table!r} is not one of {sorted(SCHEMAS)}")
+    if "://" in lake_root and not lake_root.startswith("file://"):
+        return f"{lake_root.rstrip('/')}/{table}"
+    return str(Path(lake_root.removeprefix("file://")) / table)
+
+
+def _day(ts: datetime) -> str:
+    return ts.astimezone(UTC).date().isoformat()
+
+
+def ensure_log_tables(lake_root: str, storage_options: dict[str, str] | None = None) -> None:
+    """Create both tables, empty, with the declared schema where absent.
+
+    Safe to call from every process at start-up: when two create at once, the loser's commit
+    fails and it finds the winner's table.
+    """
+    for table, schema in SCHEMAS.items():
+        uri = log_uri(lake_root, table)
+        if DeltaTable.is_deltatable(uri, storage_options=storage_options):
+            continue
+        if "://" not in uri:
+            Path(uri).mkdir(parents=True, exist_ok=True)
+        try:
+            DeltaTable.create(
+                uri, schema, mode="ignore", partition_by=[PARTITION_COLUMN], storage_options=storage_options
+            )
+        except (DeltaError, OSError):
+            if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
+                raise
+
+
+def _append(lake_root: str, table: str, data: Table, storage_options: dict[str, str] | None) -> int:
+    uri = log_uri(lake_root, table)
+    if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
+        ensure_log_tables(lake_root, storage_options)
+    write_deltalake(
+        uri, data, mode="append", partition_by=[PARTITION_COLUMN], storage_options=storage_options
+    )
+    return len(data)
+
+
+def _check_text(name: str, value: object, i: int) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"record {i}: {name} must be a non-empty string")
+
+
+def append_predictions(
+    lake_root: str, records: Sequence[PredictionRecord], storage_options: dict[str, str] | None = None
+) -> int:
+    """Append one batch (one Delta commit); returns the rows written. Checks every record
+    first, so a bad one rejects the whole batch (errors name record index and field, not values)."""
+    if not records:
+        return 0
+    for i, r in enumerate(records):
+        for name in ("prediction_id", "caller", "model_version"):
+            _check_text(name, getattr(r, name), i)
+        if r.source not in SOURCES:
+            raise ValueError(f"record {i}: source must be one of {list(SOURCES)}")
+        if r.source == "cached" and r.inputs is not None:
+            raise ValueError(f"record {i}: inputs must be null for a cached answer")
+        if r.risk_band not in RISK_BANDS:
+            raise ValueError(f"record {i}: risk_band must be one of {list(RISK_BANDS)}")
+        if not (isinstance(r.probability, float | int) and math.isfinite(r.probability) and 0 <= r.probability <= 1):
+            raise ValueError(f"record {i}: probability must be a number in [0, 1]")
+        utc_micros(r.ts)
+    data = Table.from_arrays(
+        [
+            string_array([r.prediction_id for r in records]),
+            timestamp_array(np.array([utc_micros(r.ts) for r in records], dtype=np.int64)),
+            string_array([_day(r.ts) for r in records]),
+            string_array([r.caller for r in records]),
+            Array([r.employee_id for r in records], type=DataType.int64()),
+            string_array([r.model_version for r in records]),
+            string_array([r.source for r in records]),
+            Array([r.inputs for r in records], type=DataType.string()),
+            Array.from_numpy(np.array([r.probability for r in records], dtype=np.float64)),
+            string_array([r.risk_band for r in records]),
+            top_factors_array([r.top_factors for r in records]),
+        ],
+        schema=SCHEMAS[PREDICTION_LOG],
+    )
+    return _append(lake_root, PREDICTION_LOG, data, storage_options)
+
+
+def append_actions(
+    lake_root: str, records: Sequence[ActionRecord], storage_options: dict[str, str] | None = None
+) -> int:
+    """Append one batch of managers' actions; a missing or blank `reason` rejects the batch."""
+    if not records:
+        return 0
+    for i, r in enumerate(records):
+        for name in ("reason", "action_id", "caller", "prediction_id", "action"):
+            _check_text(name, getattr(r, name), i)
+        if not isinstance(r.employee_id, int | np.integer):
+            raise ValueError(f"record {i}: employee_id must be an integer")
+        utc_micros(r.ts)
+    data = Table.from_arrays(
+        [
+            string_array([r.action_id for r in records]),
+            timestamp_array(np.array([utc_micros(r.ts) for r in records], dtype=np.int64)),
+            string_array([_day(r.ts) for r in records]),
+            string_array([r.caller for r in records]),
+            Array.from_numpy(np.array([r.employee_id for r in records], dtype=np.int64)),
+            string_array([r.prediction_id for r in records]),
+            string_array([r.action for r in records]),
+            string_array([r.reason for r in records]),
+        ],
+        schema=SCHEMAS[ACTION_LOG],
+    )
+    return _append(lake_root, ACTION_LOG, data, storage_options)
+
+
+def read_log(lake_root: str, table: str, storage_options: dict[str, str] | None = None) -> dict[str, list]:
+    """The whole table as column -> values, ordered by ts (for tests and monitors; not for
+    large scans). `top_factors` comes back as tuples of (feature, label, contribution)."""
+    uri = log_uri(lake_root, table)
+    dt = DeltaTable(uri, storage_options=storage_options)
+    names = SCHEMAS[table].names
+    key = "prediction_id" if table == PREDICTION_LOG else "action_id"
+    result = QueryBuilder().register("t", dt).execute(f'SELECT * FROM "t" ORDER BY "ts", "{key}"').read_all()
+    out: dict[str, list] = {name: [] for name in names}
+    if len(result) == 0:
+        return out
+    for name in names:
+        values = result[name].to_pylist()
+        if name == "top_factors":
+            values = [
+                None if v is None else tuple((f["feature"], f["label"], f["contribution"]) for f in v) for v in values
+            ]
+        out[name] = values
+    return out

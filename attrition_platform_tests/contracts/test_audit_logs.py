@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, fields
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from arro3.core import Schema
+from deltalake import DeltaTable
+
+from attrition_platform.contracts.audit_logs import (
+    ACTION_LOG,
+    PREDICTION_LOG,
+    SCHEMAS,
+    ActionRecord,
+    PredictionRecord,
+    append_actions,
+    append_predictions,
+    ensure_log_tables,
+    log_uri,
+    read_log,
+)
+
+T0 = datetime(2026, 11, 29, 23, 59, 59, 500_000, tzinfo=UTC)
+
+
+def _prediction(i: int, ts: datetime = T0, **kw: object) -> PredictionRecord:
+    base = dict(
+        prediction_id=f"p-{i:05d}",
+        ts=ts,
+        caller="hr-portal",
+        employee_id=1000 + i if i % 4 else None,
+        model_version="7",
+        source="cached" if i % 3 == 0 else "live",
+        inputs=None if i % 3 == 0 else f'{{"Age": {30 + i % 20}}}',
+        probability=(i % 100) / 100,
+        risk_band=("low", "medium", "high")[i % 3],
+        top_factors=tuple(("OverTime", "Works overtime", 0.1 * k) for k in range(i % 4)),
+    )
+    return PredictionRecord(**(base | kw))
+
+
+def _action(i: int, ts: datetime = T0, **kw: object) -> ActionRecord:
+    base = dict(action_id=f"a-{i:05d}", ts=ts, caller="manager-1", employee_id=1000 + i,
+                prediction_id=f"p-{i:05d}", action="stay interview", reason="high risk, recent reorg")
+    return ActionRecord(**(base | kw))
+
+
+def _rows(log: dict[str, list]) -> list[dict[str, object]]:
+    names = list(log)
+    return [dict(zip(names, values, strict=True)) for values in zip(*log.values(), strict=True)]
+
+
+def _expected(record: object) -> dict[str, object]:
+    row = asdict(record)
+    row["day"] = record.ts.astimezone(UTC).date().isoformat()
+    return row
+
+
+def test_appended_predictions_read_back_equal(tmp_path):
+    root = str(tmp_path / "lake")
+    records = [_prediction(i, T0 + timedelta(seconds=i)) for i in range(12)]
+    assert append_predictions(root, records) == 12
+    got = _rows(read_log(root, PREDICTION_LOG))
+    assert got == [_expected(r) for r in records]
+
+
+def test_appended_actions_read_back_equal(tmp_path):
+    root = str(tmp_path / "lake")
+    records = [_action(i, T0 + timedelta(minutes=i)) for i in range(3)]
+    assert append_actions(root, records) == 3
+    assert _rows(read_log(root, ACTION_LOG)) == [_expected(r) for r in records]
+
+
+def test_logs_are_partitioned_by_utc_day(tmp_path):
+    root = str(tmp_path / "lake")
+    # 23:59:59.5 UTC on the 29th and one second later: two days, whatever the writer's zone.
+    append_predictions(root, [_prediction(1, T0), _prediction(2, T0 + timedelta(seconds=1))])
+    table = DeltaTable(log_uri(root, PREDICTION_LOG))
+    assert table.metadata().partition_columns == ["day"]
+    days = sorted(table.get_add_actions(flatten=True)["partition.day"].to_pylist())
+    assert days == ["2026-11-29", "2026-11-30"]
+    assert sorted(p.name for p in (tmp_path / "lake" / PREDICTION_LOG).glob("day=*")) == [
+        "day=2026-11-29", "day=2026-11-30"]
+
+
+def test_concurrent_appends_from_four_threads_lose_nothing(tmp_path):
+    root = str(tmp_path / "lake")
+    ensure_log_tables(root)
+    errors: list[BaseException] = []
+
+    def writer(w: int) -> None:
+        try:
+            for batch in range(5):
+                start = w * 1000 + batch * 10
+                append_predictions(root, [_prediction(start + k) for k in range(10)])
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    ids = read_log(root, PREDICTION_LOG)["prediction_id"]
+    assert sorted(ids) == sorted(f"p-{w * 1000 + b * 10 + k:05d}" for w in range(4) for b in range(5) for k in range(10))
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_an_action_without_a_reason_is_rejected_and_nothing_written(tmp_path, reason):
+    root = str(tmp_path / "lake")
+    with pytest.raises(ValueError, match="reason"):
+        append_actions(root, [_action(1), _action(2, reason=reason)])
+    ensure_log_tables(root)
+    assert read_log(root, ACTION_LOG)["action_id"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"source": "guess"}, "source"),
+        ({"probability": 1.2}, "probability"),
+        ({"risk_band": "severe"}, "risk_band"),
+        ({"source": "cached", "inputs": "{}"}, "inputs"),
+        ({"caller": ""}, "caller"),
+    ],
+)
+def test_invalid_prediction_records_are_rejected_naming_the_field(tmp_path, change, named):
+    with pytest.raises(ValueError, match=named):
+        append_predictions(str(tmp_path / "lake"), [_prediction(1, **change)])
+
+
+def test_naive_timestamps_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="timezone"):
+        append_actions(str(tmp_path / "lake"), [_action(1, ts=T0.replace(tzinfo=None))])
+
+
+def test_ensure_creates_the_schema_appends_write_and_is_idempotent(tmp_path):
+    root = str(tmp_path / "lake")
+    threads = [threading.Thread(target=ensure_log_tables, args=(root,)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ensure_log_tables(root)
+    for table in (PREDICTION_LOG, ACTION_LOG):
+        dt = DeltaTable(log_uri(root, table))
+        assert dt.version() == 0
+        created = Schema.from_arrow(dt.schema())
+        assert created.names == SCHEMAS[table].names
+        before = dt.schema().to_json()
+        if table == PREDICTION_LOG:
+            append_predictions(root, [_prediction(i) for i in range(4)])
+        else:
+            append_actions(root, [_action(1)])
+        dt = DeltaTable(log_uri(root, table))
+        assert dt.version() == 1
+        assert dt.schema().to_json() == before  # no schema drift from what ensure created
+
+
+def test_record_fields_are_the_table_columns_minus_day():
+    assert [f.name for f in fields(PredictionRecord)] == [n for n in SCHEMAS[PREDICTION_LOG].names if n != "day"]
+    assert [f.name for f in fields(ActionRecord)] == [n for n in SCHEMAS[ACTION_LOG].names if n != "day"]
