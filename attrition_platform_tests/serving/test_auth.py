@@ -312,7 +312,9 @@ def test_a_rotated_key_is_accepted_once_the_jwks_serves_it(
 def test_a_key_removed_from_the_jwks_stops_verifying_after_the_lifespan(
     jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    auth = jwks_auth(jwks, jwks_cooldown_seconds=0, jwks_lifespan_seconds=0.2)
+    auth = jwks_auth(
+        jwks, jwks_cooldown_seconds=0, jwks_lifespan_seconds=0.2, token_cache_seconds=0
+    )
     token = bearer(sign(rsa_key, "RS256", "rsa-1"))
     assert auth.authenticate(token, PREDICT)
     jwks.keys = [k for k in jwks.keys if k["kid"] != "rsa-1"]
@@ -334,6 +336,34 @@ def test_leeway_accepts_a_token_expired_within_it_only(
     token = bearer(sign(rsa_key, "RS256", "rsa-1", exp=int(time.time()) - 10))
     assert jwks_auth(jwks, leeway_seconds=30).authenticate(token, PREDICT)
     assert refused(jwks_auth(jwks, leeway_seconds=0), token).message == "token expired"
+
+
+# -- the verified-token cache -------------------------------------------------------------------
+def test_a_cached_token_is_refused_once_it_expires(jwks: JwksServer, rsa_key: rsa.RSAPrivateKey) -> None:
+    exp = int(time.time()) + 1
+    token = bearer(sign(rsa_key, "RS256", "rsa-1", exp=exp))
+    auth = jwks_auth(jwks, leeway_seconds=0, token_cache_seconds=600)
+    assert auth.authenticate(token, PREDICT)
+    assert auth.authenticate(token, PREDICT)  # from the cache
+    while time.time() <= exp + 0.05:
+        time.sleep(0.05)
+    assert refused(auth, token).message == "token expired"
+
+
+def test_a_cached_token_still_gets_403_for_a_scope_it_lacks(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    auth = jwks_auth(jwks)
+    token = bearer(sign(rsa_key, "RS256", "rsa-1"))
+    assert auth.authenticate(token, PREDICT)
+    assert refused(auth, token, ACTIONS).status == 403
+
+
+def test_the_token_cache_is_bounded(jwks: JwksServer, rsa_key: rsa.RSAPrivateKey) -> None:
+    auth = jwks_auth(jwks, token_cache_size=3)
+    for n in range(10):
+        auth.authenticate(bearer(sign(rsa_key, "RS256", "rsa-1", sub=f"user-{n}")), PREDICT)
+    assert len(auth._verified) == 3
 
 
 # -- refused: 403 ------------------------------------------------------------------------------
