@@ -40,6 +40,8 @@ _ASYMMETRIC = ("RS256", "ES256")
 _MIN_HS256_SECRET_BYTES = 32
 # Three base64url segments (signature may be empty only to be refused later as alg none).
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Far above any real access token; bounds the work an unauthenticated caller can cause.
+_MAX_TOKEN_CHARS = 16_384
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -148,7 +150,9 @@ class AuthSettings:
             raise AuthConfigError("ATTRITION_AUTH_AUDIENCE is not set")
         allow_hs256 = _env_bool("ATTRITION_AUTH_ALLOW_HS256", False)
         if allow_hs256 and env.get("ATTRITION_ENV", "local").strip().lower() == "prod":
-            raise AuthConfigError("ATTRITION_AUTH_ALLOW_HS256 must not be true when ATTRITION_ENV=prod")
+            raise AuthConfigError(
+                "ATTRITION_AUTH_ALLOW_HS256 must not be true when ATTRITION_ENV=prod"
+            )
         return cls(
             issuer=issuer,
             audience=audience,
@@ -255,7 +259,8 @@ class Authenticator:
         if entry is None:
             return None
         principal, exp, trusted_until = entry
-        if time.monotonic() < trusted_until and time.time() <= exp + self.settings.leeway_seconds:
+        fresh = time.monotonic() < trusted_until
+        if fresh and time.time() <= exp + self.settings.leeway_seconds:
             return principal
         with self._cache_lock:
             self._verified.pop(token, None)
@@ -343,7 +348,7 @@ def _bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer":
         raise AuthError(401, "authorization scheme must be Bearer", "invalid_request")
     token = token.strip()
-    if not _COMPACT_JWS.fullmatch(token):
+    if len(token) > _MAX_TOKEN_CHARS or not _COMPACT_JWS.fullmatch(token):
         raise AuthError(401, "malformed token")
     return token
 
