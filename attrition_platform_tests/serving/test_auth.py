@@ -195,6 +195,7 @@ def test_hs256_is_accepted_only_when_explicitly_allowed() -> None:
         ("Bearer not-a-jwt", "malformed token"),
         ("Bearer aaa.bbb.ccc", "malformed token"),
         ("Bearer a b", "malformed token"),
+        ("Bearer " + "a" * 20_000 + ".b.c", "malformed token"),
     ],
 )
 def test_missing_or_malformed_authorization_is_401(

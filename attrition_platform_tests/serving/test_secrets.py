@@ -258,6 +258,32 @@ def test_kubernetes_auth_without_a_token_file_names_the_setting(
         VaultSecrets().get("db_password")
 
 
+def test_a_revoked_login_token_is_replaced_by_a_fresh_login(
+    clean_env: pytest.MonkeyPatch,
+    vault_server: str,  # noqa: F811
+    root: hvac.Client,
+    secret_path: str,
+) -> None:
+    """A long-running pod outlives its Vault token: the next read logs in again."""
+    _enable(root, "approle")
+    root.auth.approle.create_or_update_approle("serving", token_policies=["attrition-serving"])
+    role_id = root.auth.approle.read_role_id("serving")["data"]["role_id"]
+    secret_id = root.auth.approle.generate_secret_id("serving")["data"]["secret_id"]
+    use_vault(
+        clean_env, vault_server, secret_path, ATTRITION_SECRET_TTL_SECONDS="60",
+        VAULT_AUTH_METHOD="approle", VAULT_ROLE_ID=role_id, VAULT_SECRET_ID=secret_id,
+    )
+    clock = FakeClock()
+    source = VaultSecrets(clock=clock)
+    assert source.get("db_password") == "pw-v1"
+    first_token = source._client.token if source._client else None
+    assert first_token
+    root.auth.token.revoke(first_token)
+    clock.now += 61
+    assert source.get("db_password") == "pw-v1"
+    assert source._client is not None and source._client.token != first_token
+
+
 # -- caching and rotation ----------------------------------------------------------------------
 def test_a_rotated_secret_is_picked_up_after_the_ttl_and_not_before(
     clean_env: pytest.MonkeyPatch,
