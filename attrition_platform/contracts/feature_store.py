@@ -38,7 +38,9 @@ def _open(lake_root: str, table: str, storage_options: dict[str, str] | None) ->
     return DeltaTable(uri, storage_options=storage_options)
 
 
-def table_version(lake_root: str, table: str, storage_options: dict[str, str] | None = None) -> int | None:
+def table_version(
+    lake_root: str, table: str, storage_options: dict[str, str] | None = None
+) -> int | None:
     """The table's current Delta version (reads only the log): poll it to see a new snapshot land."""
     dt = _open(lake_root, table, storage_options)
     return None if dt is None else dt.version()
@@ -76,9 +78,9 @@ def latest_employee_features(
     names = {f.name for f in dt.schema().fields}
     where = [f"\"{PARTITION_COLUMN}\" = DATE '{day.isoformat()}'"]
     if "Attrition" in names:
-        where.append("(\"Attrition\" IS NULL OR \"Attrition\" <> 'Yes')")
+        where.append('("Attrition" IS NULL OR "Attrition" <> \'Yes\')')
     if "termination_date" in names:
-        where.append(f"(\"termination_date\" IS NULL OR \"termination_date\" > \"{PARTITION_COLUMN}\")")
+        where.append(f'("termination_date" IS NULL OR "termination_date" > "{PARTITION_COLUMN}")')
     rows = qb.execute(f'SELECT * FROM "f" WHERE {" AND ".join(where)}').read_all()
     columns = {name: _to_numpy(rows[name]) for name in rows.column_names}
     if OPT_OUT in columns:

@@ -7,7 +7,11 @@ import pandas as pd
 import pytest
 
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
-from attrition_platform.contracts.feature_store import FEATURES_TABLE, latest_employee_features, table_version
+from attrition_platform.contracts.feature_store import (
+    FEATURES_TABLE,
+    latest_employee_features,
+    table_version,
+)
 from attrition_platform.defs.feature_assets import build_features
 from attrition_platform.resources.lake import DeltaLake
 from attrition_platform_tests.hris.factories import static_rows
@@ -53,7 +57,10 @@ def test_latest_partition_rows_come_back_exactly(lake):
             np.testing.assert_allclose(got, want.astype(float), rtol=0, atol=0, err_msg=name)
         else:
             assert got.tolist() == want.tolist(), name
-    assert columns["opt_out"].dtype == bool and columns["opt_out"].sum() == expected["opt_out"].sum() > 0
+    assert (
+        columns["opt_out"].dtype == bool
+        and columns["opt_out"].sum() == expected["opt_out"].sum() > 0
+    )
 
 
 def test_leavers_of_a_static_export_are_not_served(lake):
