@@ -106,3 +106,15 @@ def test_bytes_that_are_not_an_export_are_refused():
         FallbackIndex.from_bytes(b"PAR1 not arrow")
     with pytest.raises(ExportError, match="not a readable Arrow IPC"):
         check_export(b"")
+
+
+def test_a_file_without_a_contract_column_is_refused_naming_it():
+    import io
+
+    from arro3.core import Array, Table
+    from arro3.io import write_ipc
+
+    buf = io.BytesIO()
+    write_ipc(Table.from_arrays([Array.from_numpy(np.array([1, 2]))], names=["employee_id"]), buf)
+    with pytest.raises(ExportError, match="model_version"):
+        check_export(buf.getvalue())

@@ -252,3 +252,13 @@ def test_keys_cannot_escape_the_store(tmp_path):
     with pytest.raises(PublicationError, match="relative path"):
         store.write_bytes("../outside", b"x")
     assert not (tmp_path / "outside").exists()
+
+
+def test_an_interrupted_publication_is_completed_by_publishing_again(tmp_path, bundle_dir):
+    store = LocalStore(tmp_path / "serving")
+    # A crash after the first file and before the manifest: no bundle, no pointer.
+    store.write_bytes(f"bundles/5/{BOOSTER_FILE}", (bundle_dir / BOOSTER_FILE).read_bytes()[:10])
+    assert read_pointer(store) is None
+    pointer = _publish(store, bundle_dir, "5")
+    fetch_bundle(store, pointer, tmp_path / "dl")
+    assert (tmp_path / "dl" / BOOSTER_FILE).read_bytes() == (bundle_dir / BOOSTER_FILE).read_bytes()
