@@ -322,7 +322,10 @@ def publish_bundle(
             raise PublicationError(f"{prefix}{MANIFEST_FILE}: did not read back as written")
         _download_verified(store, prefix, check, Path(tmp))
         _load(prefix, Path(tmp))
-    previous = read_pointer(store) if store.exists(POINTER_KEY) else None
+    try:
+        previous = read_pointer(store)
+    except PublicationError:
+        previous = None  # a damaged CURRENT is what a new publication repairs
     pointer = Pointer(
         model_version=model_version,
         bundle_path=prefix,

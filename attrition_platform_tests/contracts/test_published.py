@@ -262,3 +262,10 @@ def test_an_interrupted_publication_is_completed_by_publishing_again(tmp_path, b
     pointer = _publish(store, bundle_dir, "5")
     fetch_bundle(store, pointer, tmp_path / "dl")
     assert (tmp_path / "dl" / BOOSTER_FILE).read_bytes() == (bundle_dir / BOOSTER_FILE).read_bytes()
+
+
+def test_publishing_repairs_a_damaged_current(tmp_path, bundle_dir):
+    store = LocalStore(tmp_path / "serving")
+    store.write_bytes(POINTER_KEY, b"{torn")
+    pointer = _publish(store, bundle_dir, "1")
+    assert read_pointer(store) == pointer
