@@ -222,6 +222,11 @@ def _read_manifest(store: Store, prefix: str) -> Manifest | None:
         manifest = msgspec.json.decode(data, type=Manifest)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise PublicationError(f"{prefix}{MANIFEST_FILE}: not a valid manifest ({exc})") from None
+    if manifest.format_version != MANIFEST_FORMAT:
+        raise PublicationError(
+            f"{prefix}{MANIFEST_FILE}: format {manifest.format_version}, "
+            f"this code reads format {MANIFEST_FORMAT}"
+        )
     for name in manifest.files:
         if name == MANIFEST_FILE:
             raise PublicationError(f"{prefix}{MANIFEST_FILE}: lists itself")
@@ -288,6 +293,9 @@ def publish_bundle(
     if scores_path is not None and not store.exists(scores_path):
         raise PublicationError(f"{scores_path}: scores export not found in {store.describe()}")
     files = _source_files(Path(bundle_dir))
+    # Refuse a broken source before anything is written: a version, once it has a manifest,
+    # is taken for good.
+    _load(f"bundle directory {bundle_dir}", Path(bundle_dir))
     manifest = Manifest(
         format_version=MANIFEST_FORMAT,
         model_version=model_version,

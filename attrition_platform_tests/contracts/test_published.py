@@ -134,6 +134,17 @@ def test_a_bundle_that_does_not_load_is_never_pointed_at(tmp_path, bundle_dir, o
     with pytest.raises(PublicationError, match="not a loadable bundle"):
         _publish(store, other_bundle_dir, "2")
     assert read_pointer(store) == first
+    assert store.list("bundles/2/") == []  # refused before anything was written
+
+
+def test_republishing_over_an_altered_stored_bundle_is_refused(tmp_path, bundle_dir):
+    store = LocalStore(tmp_path / "serving")
+    first = _publish(store, bundle_dir, "1")
+    bad = b"{not json"
+    (tmp_path / "serving" / "bundles" / "1" / METADATA_FILE).write_bytes(bad)
+    with pytest.raises(PublicationError, match=METADATA_FILE):
+        _publish(store, bundle_dir, "1")
+    assert read_pointer(store) == first
 
 
 @pytest.mark.parametrize(
