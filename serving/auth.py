@@ -12,8 +12,13 @@ content: tokens and their claims are credentials and personal data.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import os
 import re
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,6 +38,10 @@ REALM = "attrition"
 _ASYMMETRIC = ("RS256", "ES256")
 # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
 _MIN_HS256_SECRET_BYTES = 32
+# Three base64url segments (signature may be empty only to be refused later as alg none).
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Far above any real access token; bounds the work an unauthenticated caller can cause.
+_MAX_TOKEN_CHARS = 16_384
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -92,6 +101,10 @@ class AuthSettings:
     # after this (PyJWKClient's per-kid LRU cache would trust it until evicted).
     jwks_lifespan_seconds: float = 300.0
     jwks_timeout_seconds: float = 5.0
+    # A token verified once is trusted (expiry still checked) for this long without another
+    # signature check: callers reuse one token for many requests. 0 disables the cache.
+    token_cache_seconds: float = 60.0
+    token_cache_size: int = 4096
 
     def __post_init__(self) -> None:
         if not self.issuer:
@@ -104,6 +117,8 @@ class AuthSettings:
             raise AuthConfigError("ATTRITION_AUTH_JWKS_COOLDOWN_SECONDS must be 0 or more")
         if self.jwks_lifespan_seconds <= 0:
             raise AuthConfigError("ATTRITION_AUTH_JWKS_LIFESPAN_SECONDS must be more than 0")
+        if self.token_cache_seconds < 0 or self.token_cache_size < 0:
+            raise AuthConfigError("ATTRITION_AUTH_TOKEN_CACHE_SECONDS/_SIZE must be 0 or more")
         if self.jwks_url is not None and not re.match(r"^https?://", self.jwks_url):
             raise AuthConfigError("ATTRITION_AUTH_JWKS_URL must be an http(s) URL")
         if self.allow_hs256 and self.hs256_secret is not None:
@@ -135,7 +150,9 @@ class AuthSettings:
             raise AuthConfigError("ATTRITION_AUTH_AUDIENCE is not set")
         allow_hs256 = _env_bool("ATTRITION_AUTH_ALLOW_HS256", False)
         if allow_hs256 and env.get("ATTRITION_ENV", "local").strip().lower() == "prod":
-            raise AuthConfigError("ATTRITION_AUTH_ALLOW_HS256 must not be true when ATTRITION_ENV=prod")
+            raise AuthConfigError(
+                "ATTRITION_AUTH_ALLOW_HS256 must not be true when ATTRITION_ENV=prod"
+            )
         return cls(
             issuer=issuer,
             audience=audience,
@@ -147,6 +164,8 @@ class AuthSettings:
             jwks_cooldown_seconds=_env_number("ATTRITION_AUTH_JWKS_COOLDOWN_SECONDS", 30.0),
             jwks_lifespan_seconds=_env_number("ATTRITION_AUTH_JWKS_LIFESPAN_SECONDS", 300.0),
             jwks_timeout_seconds=_env_number("ATTRITION_AUTH_JWKS_TIMEOUT_SECONDS", 5.0),
+            token_cache_seconds=_env_number("ATTRITION_AUTH_TOKEN_CACHE_SECONDS", 60.0),
+            token_cache_size=int(_env_number("ATTRITION_AUTH_TOKEN_CACHE_SIZE", 4096)),
         )
 
 
@@ -207,6 +226,9 @@ class Authenticator:
                 timeout=settings.jwks_timeout_seconds,
             )
         self._decoder = jwt.PyJWT()
+        # token -> (principal, exp, trusted-until on the monotonic clock); bounded, FIFO-evicted
+        self._verified: dict[str, tuple[Principal, float, float]] = {}
+        self._cache_lock = threading.Lock()
 
     def warm(self) -> None:
         """Fetch the JWKS now (at startup) so the first request does not pay for it."""
@@ -223,17 +245,39 @@ class Authenticator:
         if scope not in SCOPES:
             raise ValueError(f"unknown scope {scope!r}; known: {', '.join(SCOPES)}")
         token = _bearer_token(authorization)
-        claims = self._verified_claims(token)
-        principal = _principal(claims)
+        principal = self._cached(token)
+        if principal is None:
+            claims = self._verified_claims(token)
+            principal = _principal(claims)
+            self._remember(token, principal, float(claims["exp"]))
         if not principal.has(scope):
             raise AuthError(403, f"token lacks scope {scope}", "insufficient_scope", scope=scope)
         return principal
 
+    def _cached(self, token: str) -> Principal | None:
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        principal, exp, trusted_until = entry
+        fresh = time.monotonic() < trusted_until
+        if fresh and time.time() <= exp + self.settings.leeway_seconds:
+            return principal
+        with self._cache_lock:
+            self._verified.pop(token, None)
+        return None  # verify again: an expired token gets its proper 401 from PyJWT
+
+    def _remember(self, token: str, principal: Principal, exp: float) -> None:
+        if self.settings.token_cache_seconds <= 0 or self.settings.token_cache_size <= 0:
+            return
+        with self._cache_lock:
+            while len(self._verified) >= self.settings.token_cache_size:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = (
+                principal, exp, time.monotonic() + self.settings.token_cache_seconds
+            )
+
     def _verified_claims(self, token: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise AuthError(401, "malformed token") from None
+        header = _unverified_header(token)
         alg = header.get("alg")
         if alg == "HS256":
             if self._hs_secret is None:
@@ -275,6 +319,8 @@ class Authenticator:
             raise AuthError(401, "malformed token") from None
         except jwt.PyJWTError:  # InvalidKeyError and friends are not InvalidTokenError
             raise AuthError(401, "invalid token") from None
+        except (TypeError, ValueError):  # PyJWT's reaction to a key of the wrong kind
+            raise AuthError(401, "invalid token") from None
 
     def _asymmetric_key(self, header: Mapping[str, Any]) -> tuple[Any, str]:
         kid = header.get("kid")
@@ -302,9 +348,21 @@ def _bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer":
         raise AuthError(401, "authorization scheme must be Bearer", "invalid_request")
     token = token.strip()
-    if not token or any(c.isspace() for c in token):
+    if len(token) > _MAX_TOKEN_CHARS or not _COMPACT_JWS.fullmatch(token):
         raise AuthError(401, "malformed token")
     return token
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header, decoded once here (PyJWT's own parse is per-character Python)."""
+    segment = token.partition(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError, RecursionError):
+        raise AuthError(401, "malformed token") from None
+    if not isinstance(header, dict):
+        raise AuthError(401, "malformed token")
+    return header
 
 
 def _principal(claims: Mapping[str, Any]) -> Principal:

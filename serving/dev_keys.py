@@ -1,4 +1,5 @@
-"""Development signing keys: `attrition token` mints with them, a local `attrition serve` trusts them.
+"""Development signing keys: `attrition token` mints with them, a local `attrition serve`
+trusts them.
 
 A real RSA keypair (RS256, like production) rather than a shared HS256 secret, so a local
 service exercises the same verification path as a deployed one. The keys live in the data

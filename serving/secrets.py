@@ -87,7 +87,8 @@ class VaultSecrets:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.addr = _required_env("VAULT_ADDR", "the Vault server URL")
         self.mount = os.environ.get("VAULT_KV_MOUNT", "").strip() or DEFAULT_KV_MOUNT
-        self.path = os.environ.get("VAULT_SECRET_PATH", "").strip().strip("/") or DEFAULT_SECRET_PATH
+        path = os.environ.get("VAULT_SECRET_PATH", "").strip().strip("/")
+        self.path = path or DEFAULT_SECRET_PATH
         self.auth_method = os.environ.get("VAULT_AUTH_METHOD", "").strip().lower() or "token"
         if self.auth_method not in AUTH_METHODS:
             raise SecretError(

@@ -9,9 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import numpy as np
-from arro3.core import Array, ChunkedArray, DataType, Field, list_array, list_flatten, list_offsets, struct_array, struct_field
+from arro3.core import (
+    Array,
+    ChunkedArray,
+    DataType,
+    Field,
+    list_array,
+    list_flatten,
+    list_offsets,
+    struct_array,
+    struct_field,
+)
 
 Factor = tuple[str, str, float]
 
@@ -21,7 +32,7 @@ FACTOR_FIELDS = (
     Field("contribution", DataType.float64(), nullable=False),
 )
 FACTOR_STRUCT = DataType.struct(list(FACTOR_FIELDS))
-TOP_FACTORS_TYPE = DataType.list(Field("item", FACTOR_STRUCT, nullable=True))
+TOP_FACTORS_TYPE = DataType.list(Field("element", FACTOR_STRUCT, nullable=True))  # Delta's name
 TIMESTAMP_TYPE = DataType.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -87,5 +98,5 @@ def top_factors_column(column: ChunkedArray) -> list[tuple[Factor, ...]]:
         labels = struct_field(values, 1).to_pylist()
         contributions = np.asarray(struct_field(values, 2)).tolist()
         flat = list(zip(features, labels, contributions, strict=True))
-        out.extend(tuple(flat[a:b]) for a, b in zip(offsets[:-1], offsets[1:], strict=True))
+        out.extend(tuple(flat[a:b]) for a, b in pairwise(offsets))
     return out

@@ -119,7 +119,11 @@ def ensure_log_tables(lake_root: str, storage_options: dict[str, str] | None = N
             Path(uri).mkdir(parents=True, exist_ok=True)
         try:
             DeltaTable.create(
-                uri, schema, mode="ignore", partition_by=[PARTITION_COLUMN], storage_options=storage_options
+                uri,
+                schema,
+                mode="ignore",
+                partition_by=[PARTITION_COLUMN],
+                storage_options=storage_options,
             )
         except (DeltaError, OSError):
             if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
@@ -142,7 +146,9 @@ def _check_text(name: str, value: object, i: int) -> None:
 
 
 def append_predictions(
-    lake_root: str, records: Sequence[PredictionRecord], storage_options: dict[str, str] | None = None
+    lake_root: str,
+    records: Sequence[PredictionRecord],
+    storage_options: dict[str, str] | None = None,
 ) -> int:
     """Append one batch (one Delta commit); returns the rows written. Checks every record
     first, so a bad one rejects the whole batch (errors name record index and field, not values)."""
@@ -157,7 +163,11 @@ def append_predictions(
             raise ValueError(f"record {i}: inputs must be null for a cached answer")
         if r.risk_band not in RISK_BANDS:
             raise ValueError(f"record {i}: risk_band must be one of {list(RISK_BANDS)}")
-        if not (isinstance(r.probability, float | int) and math.isfinite(r.probability) and 0 <= r.probability <= 1):
+        if not (
+            isinstance(r.probability, float | int)
+            and math.isfinite(r.probability)
+            and 0 <= r.probability <= 1
+        ):
             raise ValueError(f"record {i}: probability must be a number in [0, 1]")
         utc_micros(r.ts)
     data = Table.from_arrays(
@@ -207,14 +217,21 @@ def append_actions(
     return _append(lake_root, ACTION_LOG, data, storage_options)
 
 
-def read_log(lake_root: str, table: str, storage_options: dict[str, str] | None = None) -> dict[str, list]:
+def read_log(
+    lake_root: str, table: str, storage_options: dict[str, str] | None = None
+) -> dict[str, list]:
     """The whole table as column -> values, ordered by ts (for tests and monitors; not for
     large scans). `top_factors` comes back as tuples of (feature, label, contribution)."""
     uri = log_uri(lake_root, table)
     dt = DeltaTable(uri, storage_options=storage_options)
     names = SCHEMAS[table].names
     key = "prediction_id" if table == PREDICTION_LOG else "action_id"
-    result = QueryBuilder().register("t", dt).execute(f'SELECT * FROM "t" ORDER BY "ts", "{key}"').read_all()
+    result = (
+        QueryBuilder()
+        .register("t", dt)
+        .execute(f'SELECT * FROM "t" ORDER BY "ts", "{key}"')
+        .read_all()
+    )
     out: dict[str, list] = {name: [] for name in names}
     if len(result) == 0:
         return out
@@ -222,7 +239,10 @@ def read_log(lake_root: str, table: str, storage_options: dict[str, str] | None 
         values = result[name].to_pylist()
         if name == "top_factors":
             values = [
-                None if v is None else tuple((f["feature"], f["label"], f["contribution"]) for f in v) for v in values
+                None
+                if v is None
+                else tuple((f["feature"], f["label"], f["contribution"]) for f in v)
+                for v in values
             ]
         out[name] = values
     return out

@@ -1,7 +1,7 @@
 """The nightly fallback export: one row per active, non-opted-out employee, as one Arrow IPC file.
 
 Written by the graph's nightly scoring (issue 7) and read by serving when live scoring is down.
-Arrow IPC (LZ4) rather than Parquet: it loads by mapping columns straight into numpy, so 100,000
+Arrow IPC (zstd-compressed) rather than Parquet: it loads by mapping columns straight into numpy, so 100,000
 employees load well under a second, and it needs only arro3 on both sides (no pyarrow).
 Columns (see docs/serving-contracts.md): employee_id int64, model_version string, probability
 float64, risk_band string, top_factors list<struct<feature, label, contribution>>, scored_at
@@ -92,21 +92,25 @@ def encode_export(
     ]
     table = Table.from_arrays(arrays, names=list(COLUMNS))
     buf = io.BytesIO()
-    write_ipc(table, buf, compression="lz4")
+    write_ipc(table, buf, compression="zstd")
     return buf.getvalue()
 
 
 def _read_table(data: bytes) -> Table:
     try:
         table = read_ipc(data).read_all()
-    except Exception as exc:  # arro3 raises plain Exception subclasses for corrupt input
-        raise ExportError(f"fallback export: not a readable Arrow IPC file ({type(exc).__name__})") from None
+    except Exception as exc:  # noqa: BLE001 - arro3 raises plain Exception for corrupt input
+        raise ExportError(
+            f"fallback export: not a readable Arrow IPC file ({type(exc).__name__})"
+        ) from None
     schema: Schema = table.schema
     for name, typ in COLUMNS.items():
         if name not in schema.names:
             raise ExportError(f"fallback export: column {name} is missing")
         if not schema.field(name).type.equals(typ):
-            raise ExportError(f"fallback export: column {name} has type {schema.field(name).type}, expected {typ}")
+            raise ExportError(
+                f"fallback export: column {name} has type {schema.field(name).type}, expected {typ}"
+            )
     return table
 
 
@@ -150,13 +154,17 @@ class FallbackIndex:
         self._factors = factors
         self._scored_at = scored_at
         self.model_version: str | None = model_versions[0] if model_versions else None
-        self.scored_at: str | None = from_micros(int(scored_at.max())).isoformat() if len(scored_at) else None
+        self.scored_at: str | None = (
+            from_micros(int(scored_at.max())).isoformat() if len(scored_at) else None
+        )
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "FallbackIndex":
+    def from_bytes(cls, data: bytes) -> FallbackIndex:
         table = _read_table(data)
         if len(table) == 0:
-            return cls(np.array([], np.int64), [], np.array([], np.float64), [], [], np.array([], np.int64))
+            return cls(
+                np.array([], np.int64), [], np.array([], np.float64), [], [], np.array([], np.int64)
+            )
         ids = numpy_column(table["employee_id"])
         if len(np.unique(ids)) != len(ids):
             raise ExportError("fallback export: duplicate employee_id values")

@@ -20,6 +20,8 @@ import numpy as np
 from arro3.core import ChunkedArray, DataType
 from deltalake import DeltaTable, QueryBuilder
 
+from attrition_platform.contracts.arrow_columns import numpy_column
+
 FEATURES_TABLE = "employee_features"  # = attrition_platform.defs.feature_assets.FEATURES_TABLE
 PARTITION_COLUMN = "snapshot_date"
 OPT_OUT = "opt_out"
@@ -38,7 +40,9 @@ def _open(lake_root: str, table: str, storage_options: dict[str, str] | None) ->
     return DeltaTable(uri, storage_options=storage_options)
 
 
-def table_version(lake_root: str, table: str, storage_options: dict[str, str] | None = None) -> int | None:
+def table_version(
+    lake_root: str, table: str, storage_options: dict[str, str] | None = None
+) -> int | None:
     """The table's current Delta version (reads only the log): poll it to see a new snapshot land."""
     dt = _open(lake_root, table, storage_options)
     return None if dt is None else dt.version()
@@ -48,15 +52,17 @@ def _to_numpy(column: ChunkedArray) -> np.ndarray:
     """Numbers stay numeric (float with NaN when values are missing), dates become
     datetime64[D], everything else an object array of Python values."""
     typ = column.type
+    numeric = DataType.is_integer(typ) or DataType.is_floating(typ)
+    if numeric and not column.null_count:  # zero-copy per chunk, no Python objects
+        kind = np.int64 if DataType.is_integer(typ) else np.float64
+        return numpy_column(column).astype(kind, copy=False)
     values = column.to_pylist()
     if typ.equals(DataType.date32()):
         return np.array(values, dtype="datetime64[D]")
     if typ.equals(DataType.bool()):
         return np.array(values, dtype=object) if column.null_count else np.array(values, dtype=bool)
-    if DataType.is_integer(typ) or DataType.is_floating(typ):
-        if column.null_count:
-            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-        return np.array(values, dtype=np.int64 if DataType.is_integer(typ) else np.float64)
+    if numeric:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     return np.array(values, dtype=object)
 
 
@@ -76,9 +82,9 @@ def latest_employee_features(
     names = {f.name for f in dt.schema().fields}
     where = [f"\"{PARTITION_COLUMN}\" = DATE '{day.isoformat()}'"]
     if "Attrition" in names:
-        where.append("(\"Attrition\" IS NULL OR \"Attrition\" <> 'Yes')")
+        where.append('("Attrition" IS NULL OR "Attrition" <> \'Yes\')')
     if "termination_date" in names:
-        where.append(f"(\"termination_date\" IS NULL OR \"termination_date\" > \"{PARTITION_COLUMN}\")")
+        where.append(f'("termination_date" IS NULL OR "termination_date" > "{PARTITION_COLUMN}")')
     rows = qb.execute(f'SELECT * FROM "f" WHERE {" AND ".join(where)}').read_all()
     columns = {name: _to_numpy(rows[name]) for name in rows.column_names}
     if OPT_OUT in columns:

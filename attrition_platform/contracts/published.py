@@ -171,9 +171,13 @@ def read_pointer(store: Store) -> Pointer | None:
     try:
         pointer = msgspec.json.decode(data, type=Pointer)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise PublicationError(f"{POINTER_KEY} in {store.describe()}: not a valid pointer ({exc})") from None
+        raise PublicationError(
+            f"{POINTER_KEY} in {store.describe()}: not a valid pointer ({exc})"
+        ) from None
     if not pointer.bundle_path.startswith(BUNDLES_PREFIX):
-        raise PublicationError(f"{POINTER_KEY} in {store.describe()}: bundle_path must be under {BUNDLES_PREFIX}")
+        raise PublicationError(
+            f"{POINTER_KEY} in {store.describe()}: bundle_path must be under {BUNDLES_PREFIX}"
+        )
     return pointer
 
 
@@ -218,6 +222,11 @@ def _read_manifest(store: Store, prefix: str) -> Manifest | None:
         manifest = msgspec.json.decode(data, type=Manifest)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise PublicationError(f"{prefix}{MANIFEST_FILE}: not a valid manifest ({exc})") from None
+    if manifest.format_version != MANIFEST_FORMAT:
+        raise PublicationError(
+            f"{prefix}{MANIFEST_FILE}: format {manifest.format_version}, "
+            f"this code reads format {MANIFEST_FORMAT}"
+        )
     for name in manifest.files:
         if name == MANIFEST_FILE:
             raise PublicationError(f"{prefix}{MANIFEST_FILE}: lists itself")
@@ -247,9 +256,13 @@ def _load(prefix: str, local: Path) -> ModelBundle:
     try:
         return ModelBundle.load(local)
     except BundleError as exc:
-        raise PublicationError(f"{prefix}: files verified but not a loadable bundle ({exc})") from None
-    except Exception as exc:  # xgboost raises XGBoostError on a corrupt booster
-        raise PublicationError(f"{prefix}: files verified but not a loadable bundle ({type(exc).__name__})") from None
+        raise PublicationError(
+            f"{prefix}: files verified but not a loadable bundle ({exc})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - xgboost raises XGBoostError on a corrupt booster
+        raise PublicationError(
+            f"{prefix}: files verified but not a loadable bundle ({type(exc).__name__})"
+        ) from None
 
 
 def publish_bundle(
@@ -270,7 +283,9 @@ def publish_bundle(
     a fallback across a promotion until the next nightly export.
     """
     if not _VERSION_RE.match(model_version):
-        raise PublicationError(f"model_version {model_version!r}: use letters, digits, '.', '_' or '-'")
+        raise PublicationError(
+            f"model_version {model_version!r}: use letters, digits, '.', '_' or '-'"
+        )
     if not promoted_by.strip():
         raise PublicationError("promoted_by: must be non-empty")
     if not reason.strip():
@@ -278,6 +293,9 @@ def publish_bundle(
     if scores_path is not None and not store.exists(scores_path):
         raise PublicationError(f"{scores_path}: scores export not found in {store.describe()}")
     files = _source_files(Path(bundle_dir))
+    # Refuse a broken source before anything is written: a version, once it has a manifest,
+    # is taken for good.
+    _load(f"bundle directory {bundle_dir}", Path(bundle_dir))
     manifest = Manifest(
         format_version=MANIFEST_FORMAT,
         model_version=model_version,
@@ -298,21 +316,30 @@ def publish_bundle(
         # that would not be listed is refused rather than left behind to fail every reader.
         stray = sorted({k[len(prefix) :] for k in store.list(prefix)} - set(files))
         if stray:
-            raise PublicationError(f"{prefix}{stray[0]}: unlisted file left from an earlier attempt; remove it")
+            raise PublicationError(
+                f"{prefix}{stray[0]}: unlisted file left from an earlier attempt; remove it"
+            )
         for name, data in files.items():
             store.write_bytes(prefix + name, data)
-        store.write_bytes(prefix + MANIFEST_FILE, msgspec.json.format(msgspec.json.encode(manifest), indent=2))
+        store.write_bytes(
+            prefix + MANIFEST_FILE, msgspec.json.format(msgspec.json.encode(manifest), indent=2)
+        )
     with tempfile.TemporaryDirectory(prefix="attrition-publish-") as tmp:
         check = _read_manifest(store, prefix)
         if check is None or check.files != manifest.files:
             raise PublicationError(f"{prefix}{MANIFEST_FILE}: did not read back as written")
         _download_verified(store, prefix, check, Path(tmp))
         _load(prefix, Path(tmp))
-    previous = read_pointer(store) if store.exists(POINTER_KEY) else None
+    try:
+        previous = read_pointer(store)
+    except PublicationError:
+        previous = None  # a damaged CURRENT is what a new publication repairs
     pointer = Pointer(
         model_version=model_version,
         bundle_path=prefix,
-        scores_path=scores_path if scores_path is not None else (previous.scores_path if previous else None),
+        scores_path=scores_path
+        if scores_path is not None
+        else (previous.scores_path if previous else None),
         published_at=_now_iso(now),
         promoted_by=promoted_by,
         reason=reason,
@@ -330,7 +357,9 @@ def fetch_bundle(store: Store, pointer: Pointer, dest: Path) -> ModelBundle:
     prefix = pointer.bundle_path if pointer.bundle_path.endswith("/") else pointer.bundle_path + "/"
     manifest = _read_manifest(store, prefix)
     if manifest is None:
-        raise PublicationError(f"{prefix}{MANIFEST_FILE}: missing (bundle not published completely)")
+        raise PublicationError(
+            f"{prefix}{MANIFEST_FILE}: missing (bundle not published completely)"
+        )
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     _download_verified(store, prefix, manifest, dest)
@@ -369,7 +398,9 @@ def point_scores(store: Store, scores_key: str) -> Pointer:
     model's publication time."""
     pointer = read_pointer(store)
     if pointer is None:
-        raise PublicationError(f"{POINTER_KEY} in {store.describe()}: nothing published yet; publish a bundle first")
+        raise PublicationError(
+            f"{POINTER_KEY} in {store.describe()}: nothing published yet; publish a bundle first"
+        )
     if not store.exists(scores_key):
         raise PublicationError(f"{scores_key}: scores export not found in {store.describe()}")
     updated = msgspec.structs.replace(pointer, scores_path=scores_key)

@@ -15,7 +15,11 @@ def small_bundle() -> ModelBundle:
     train, y_train = learnable(600, 11)
     val, y_val = learnable(300, 12)
     return train_xgboost(
-        train, y_train, val, y_val, RecipeParams(max_depths=(2,), max_rounds=30, refit=False, threads=1)
+        train,
+        y_train,
+        val,
+        y_val,
+        RecipeParams(max_depths=(2,), max_rounds=30, refit=False, threads=1),
     )
 
 
@@ -25,7 +29,11 @@ def other_bundle() -> ModelBundle:
     train, y_train = learnable(600, 21)
     val, y_val = learnable(300, 22)
     return train_xgboost(
-        train, y_train, val, y_val, RecipeParams(max_depths=(2,), max_rounds=30, refit=False, threads=1, seed=7)
+        train,
+        y_train,
+        val,
+        y_val,
+        RecipeParams(max_depths=(2,), max_rounds=30, refit=False, threads=1, seed=7),
     )
 
 

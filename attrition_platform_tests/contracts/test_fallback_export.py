@@ -14,10 +14,16 @@ from attrition_platform.contracts.fallback_export import (
 )
 
 SCORED_AT = datetime(2026, 11, 30, 2, 15, 30, 123456, tzinfo=UTC)
-NAMES = [("OverTime", "Works overtime"), ("JobSatisfaction", "Job satisfaction"), ("MonthlyIncome", "Monthly income")]
+NAMES = [
+    ("OverTime", "Works overtime"),
+    ("JobSatisfaction", "Job satisfaction"),
+    ("MonthlyIncome", "Monthly income"),
+]
 
 
-def _rows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[tuple[str, str, float]]]]:
+def _rows(
+    n: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[tuple[str, str, float]]]]:
     rng = np.random.default_rng(seed)
     ids = rng.permutation(np.arange(10_000, 10_000 + 3 * n))[:n]
     probs = rng.random(n)
@@ -67,7 +73,9 @@ def test_hundred_thousand_rows_load():
 
 def test_empty_export_loads_as_an_empty_index():
     empty = np.array([], dtype=np.int64)
-    index = FallbackIndex.from_bytes(encode_export(empty, "1", np.array([]), np.array([], dtype=str), [], SCORED_AT))
+    index = FallbackIndex.from_bytes(
+        encode_export(empty, "1", np.array([]), np.array([], dtype=str), [], SCORED_AT)
+    )
     assert len(index) == 0 and index.get(1) is None
 
 
@@ -98,3 +106,15 @@ def test_bytes_that_are_not_an_export_are_refused():
         FallbackIndex.from_bytes(b"PAR1 not arrow")
     with pytest.raises(ExportError, match="not a readable Arrow IPC"):
         check_export(b"")
+
+
+def test_a_file_without_a_contract_column_is_refused_naming_it():
+    import io
+
+    from arro3.core import Array, Table
+    from arro3.io import write_ipc
+
+    buf = io.BytesIO()
+    write_ipc(Table.from_arrays([Array.from_numpy(np.array([1, 2]))], names=["employee_id"]), buf)
+    with pytest.raises(ExportError, match="model_version"):
+        check_export(buf.getvalue())

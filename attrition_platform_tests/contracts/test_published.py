@@ -28,13 +28,19 @@ NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 
 
 def _publish(store: LocalStore, src: Path, version: str, **kw: object) -> object:
-    return publish_bundle(store, src, version, promoted_by="alice", reason="passed the gate", now=NOW, **kw)
+    return publish_bundle(
+        store, src, version, promoted_by="alice", reason="passed the gate", now=NOW, **kw
+    )
 
 
 def _export() -> bytes:
     return encode_export(
-        np.array([1, 2]), "1", np.array([0.1, 0.8]), np.array(["low", "high"]),
-        [[("OverTime", "Works overtime", 0.4)], []], NOW,
+        np.array([1, 2]),
+        "1",
+        np.array([0.1, 0.8]),
+        np.array(["low", "high"]),
+        [[("OverTime", "Works overtime", 0.4)], []],
+        NOW,
     )
 
 
@@ -43,14 +49,24 @@ def test_published_bundle_reads_back_with_same_scores(tmp_path, bundle_dir, smal
     assert read_pointer(store) is None
     pointer = _publish(store, bundle_dir, "3")
     assert read_pointer(store) == pointer
-    assert (pointer.model_version, pointer.bundle_path, pointer.promoted_by) == ("3", "bundles/3/", "alice")
+    assert (pointer.model_version, pointer.bundle_path, pointer.promoted_by) == (
+        "3",
+        "bundles/3/",
+        "alice",
+    )
     assert pointer.published_at == "2026-11-30T06:00:00+00:00"
     got = fetch_bundle(store, pointer, tmp_path / "dl")
     assert got.metadata["model_version"] == "3"
-    x = np.asarray(small_bundle.booster.inplace_predict(np.zeros((1, len(small_bundle.spec.feature_names)))))
-    assert np.array_equal(np.asarray(got.booster.inplace_predict(np.zeros((1, len(got.spec.feature_names))))), x)
+    x = np.asarray(
+        small_bundle.booster.inplace_predict(np.zeros((1, len(small_bundle.spec.feature_names))))
+    )
+    assert np.array_equal(
+        np.asarray(got.booster.inplace_predict(np.zeros((1, len(got.spec.feature_names))))), x
+    )
     assert got.threshold == small_bundle.threshold
-    assert set(store.list("bundles/3/")) == {f"bundles/3/{n}" for n in (*(p.name for p in bundle_dir.iterdir()), MANIFEST_FILE)}
+    assert set(store.list("bundles/3/")) == {
+        f"bundles/3/{n}" for n in (*(p.name for p in bundle_dir.iterdir()), MANIFEST_FILE)
+    }
 
 
 @pytest.mark.parametrize(
@@ -61,7 +77,9 @@ def test_published_bundle_reads_back_with_same_scores(tmp_path, bundle_dir, smal
         ("extra", "notes.txt"),
     ],
 )
-def test_fetch_refuses_a_bundle_that_differs_from_its_manifest_naming_the_file(tmp_path, bundle_dir, damage, named):
+def test_fetch_refuses_a_bundle_that_differs_from_its_manifest_naming_the_file(
+    tmp_path, bundle_dir, damage, named
+):
     store = LocalStore(tmp_path / "serving")
     pointer = _publish(store, bundle_dir, "1")
     folder = tmp_path / "serving" / "bundles" / "1"
@@ -77,7 +95,9 @@ def test_fetch_refuses_a_bundle_that_differs_from_its_manifest_naming_the_file(t
         fetch_bundle(store, pointer, tmp_path / "dl")
 
 
-def test_a_different_bundle_at_a_published_version_is_refused_and_current_kept(tmp_path, bundle_dir, other_bundle_dir):
+def test_a_different_bundle_at_a_published_version_is_refused_and_current_kept(
+    tmp_path, bundle_dir, other_bundle_dir
+):
     store = LocalStore(tmp_path / "serving")
     first = _publish(store, bundle_dir, "1")
     before = (tmp_path / "serving" / "bundles" / "1" / BOOSTER_FILE).read_bytes()
@@ -87,13 +107,21 @@ def test_a_different_bundle_at_a_published_version_is_refused_and_current_kept(t
     assert (tmp_path / "serving" / "bundles" / "1" / BOOSTER_FILE).read_bytes() == before
 
 
-def test_republishing_the_same_bytes_only_rewrites_the_pointer(tmp_path, bundle_dir, other_bundle_dir):
+def test_republishing_the_same_bytes_only_rewrites_the_pointer(
+    tmp_path, bundle_dir, other_bundle_dir
+):
     store = LocalStore(tmp_path / "serving")
     _publish(store, bundle_dir, "1")
     _publish(store, other_bundle_dir, "2")
     files_before = {k: store.read_bytes(k) for k in store.list("bundles/")}
-    again = publish_bundle(store, bundle_dir, "1", promoted_by="bob", reason="rollback",
-                           now=datetime(2026, 12, 1, tzinfo=UTC))
+    again = publish_bundle(
+        store,
+        bundle_dir,
+        "1",
+        promoted_by="bob",
+        reason="rollback",
+        now=datetime(2026, 12, 1, tzinfo=UTC),
+    )
     assert {k: store.read_bytes(k) for k in store.list("bundles/")} == files_before
     assert read_pointer(store) == again
     assert (again.model_version, again.promoted_by, again.reason) == ("1", "bob", "rollback")
@@ -106,11 +134,31 @@ def test_a_bundle_that_does_not_load_is_never_pointed_at(tmp_path, bundle_dir, o
     with pytest.raises(PublicationError, match="not a loadable bundle"):
         _publish(store, other_bundle_dir, "2")
     assert read_pointer(store) == first
+    assert store.list("bundles/2/") == []  # refused before anything was written
 
 
-@pytest.mark.parametrize("garbage", [b"", b"{not json", b'{"model_version": "1"}', b'{"model_version": "1", '
-                                     b'"bundle_path": "../etc/", "scores_path": null, "published_at": "x", '
-                                     b'"promoted_by": "a", "reason": "b"}'])
+def test_republishing_over_an_altered_stored_bundle_is_refused(tmp_path, bundle_dir):
+    store = LocalStore(tmp_path / "serving")
+    first = _publish(store, bundle_dir, "1")
+    bad = b"{not json"
+    (tmp_path / "serving" / "bundles" / "1" / METADATA_FILE).write_bytes(bad)
+    with pytest.raises(PublicationError, match=METADATA_FILE):
+        _publish(store, bundle_dir, "1")
+    assert read_pointer(store) == first
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"",
+        b"{not json",
+        b'{"model_version": "1"}',
+        (
+            b'{"model_version": "1", "bundle_path": "../etc/", "scores_path": null, '
+            b'"published_at": "x", "promoted_by": "a", "reason": "b"}'
+        ),
+    ],
+)
 def test_garbage_current_is_a_publication_error(tmp_path, garbage):
     store = LocalStore(tmp_path / "serving")
     store.write_bytes(POINTER_KEY, garbage)
@@ -118,10 +166,14 @@ def test_garbage_current_is_a_publication_error(tmp_path, garbage):
         read_pointer(store)
 
 
-def test_a_reader_polling_during_publications_only_sees_complete_bundles(tmp_path, small_bundle, other_bundle):
+def test_a_reader_polling_during_publications_only_sees_complete_bundles(
+    tmp_path, small_bundle, other_bundle
+):
     store = LocalStore(tmp_path / "serving")
     sources = [small_bundle.save(tmp_path / "a"), other_bundle.save(tmp_path / "b")]
-    expected = {name: (p / BOOSTER_FILE).read_bytes() for name, p in zip("ab", sources, strict=True)}
+    expected = {
+        name: (p / BOOSTER_FILE).read_bytes() for name, p in zip("ab", sources, strict=True)
+    }
     _publish(store, sources[0], "v0")
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -164,7 +216,10 @@ def test_scores_are_published_then_pointed_at_without_changing_the_model(tmp_pat
     moved = point_scores(store, key)
     assert moved.scores_path == key
     assert (moved.model_version, moved.bundle_path, moved.published_at) == (
-        pointer.model_version, pointer.bundle_path, pointer.published_at)
+        pointer.model_version,
+        pointer.bundle_path,
+        pointer.published_at,
+    )
     assert read_pointer(store) == moved
 
 
@@ -209,3 +264,19 @@ def test_keys_cannot_escape_the_store(tmp_path):
         store.write_bytes("../outside", b"x")
     assert not (tmp_path / "outside").exists()
 
+
+def test_an_interrupted_publication_is_completed_by_publishing_again(tmp_path, bundle_dir):
+    store = LocalStore(tmp_path / "serving")
+    # A crash after the first file and before the manifest: no bundle, no pointer.
+    store.write_bytes(f"bundles/5/{BOOSTER_FILE}", (bundle_dir / BOOSTER_FILE).read_bytes()[:10])
+    assert read_pointer(store) is None
+    pointer = _publish(store, bundle_dir, "5")
+    fetch_bundle(store, pointer, tmp_path / "dl")
+    assert (tmp_path / "dl" / BOOSTER_FILE).read_bytes() == (bundle_dir / BOOSTER_FILE).read_bytes()
+
+
+def test_publishing_repairs_a_damaged_current(tmp_path, bundle_dir):
+    store = LocalStore(tmp_path / "serving")
+    store.write_bytes(POINTER_KEY, b"{torn")
+    pointer = _publish(store, bundle_dir, "1")
+    assert read_pointer(store) == pointer

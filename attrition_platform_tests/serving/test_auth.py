@@ -144,7 +144,8 @@ def test_valid_rs256_and_es256_tokens_from_the_jwks_give_the_principal(
     jwks: JwksServer, rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey
 ) -> None:
     auth = jwks_auth(jwks)
-    rs = auth.authenticate(bearer(sign(rsa_key, "RS256", "rsa-1", scope=f"{PREDICT} {ACTIONS}")), ACTIONS)
+    both = f"{PREDICT} {ACTIONS}"
+    rs = auth.authenticate(bearer(sign(rsa_key, "RS256", "rsa-1", scope=both)), ACTIONS)
     es = auth.authenticate(bearer(sign(ec_key, "ES256", "ec-1")), PREDICT)
     assert rs == Principal("manager-42", frozenset({PREDICT, ACTIONS}))
     assert es == Principal("manager-42", frozenset({PREDICT}))
@@ -179,7 +180,8 @@ def test_admin_scope_implies_every_scope(jwks: JwksServer, rsa_key: rsa.RSAPriva
 
 def test_hs256_is_accepted_only_when_explicitly_allowed() -> None:
     auth = Authenticator(AuthSettings(ISSUER, AUDIENCE, hs256_secret=HS_SECRET, allow_hs256=True))
-    assert auth.authenticate(bearer(sign(HS_SECRET, "HS256", None)), PREDICT).subject == "manager-42"
+    token = bearer(sign(HS_SECRET, "HS256", None))
+    assert auth.authenticate(token, PREDICT).subject == "manager-42"
 
 
 # -- refused: 401 ------------------------------------------------------------------------------
@@ -193,6 +195,7 @@ def test_hs256_is_accepted_only_when_explicitly_allowed() -> None:
         ("Bearer not-a-jwt", "malformed token"),
         ("Bearer aaa.bbb.ccc", "malformed token"),
         ("Bearer a b", "malformed token"),
+        ("Bearer " + "a" * 20_000 + ".b.c", "malformed token"),
     ],
 )
 def test_missing_or_malformed_authorization_is_401(
@@ -267,7 +270,9 @@ def test_hs256_signed_with_the_rsa_public_key_is_401(rsa_key: rsa.RSAPrivateKey)
     forged = f"{signing_input}.{b64(mac)}"
     for allow in (False, True):  # even with HS256 enabled, the public key is never its secret
         auth = Authenticator(
-            AuthSettings(ISSUER, AUDIENCE, public_key_pem=pem, hs256_secret=HS_SECRET, allow_hs256=allow)
+            AuthSettings(
+                ISSUER, AUDIENCE, public_key_pem=pem, hs256_secret=HS_SECRET, allow_hs256=allow
+            )
         )
         error = refused(auth, bearer(forged), ADMIN)
         assert error.status == 401
@@ -312,7 +317,9 @@ def test_a_rotated_key_is_accepted_once_the_jwks_serves_it(
 def test_a_key_removed_from_the_jwks_stops_verifying_after_the_lifespan(
     jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    auth = jwks_auth(jwks, jwks_cooldown_seconds=0, jwks_lifespan_seconds=0.2)
+    auth = jwks_auth(
+        jwks, jwks_cooldown_seconds=0, jwks_lifespan_seconds=0.2, token_cache_seconds=0
+    )
     token = bearer(sign(rsa_key, "RS256", "rsa-1"))
     assert auth.authenticate(token, PREDICT)
     jwks.keys = [k for k in jwks.keys if k["kid"] != "rsa-1"]
@@ -322,7 +329,9 @@ def test_a_key_removed_from_the_jwks_stops_verifying_after_the_lifespan(
 
 def test_an_unreachable_jwks_is_401_not_a_crash(rsa_key: rsa.RSAPrivateKey) -> None:
     auth = Authenticator(
-        AuthSettings(ISSUER, AUDIENCE, jwks_url="http://127.0.0.1:9/jwks.json", jwks_timeout_seconds=1)
+        AuthSettings(
+            ISSUER, AUDIENCE, jwks_url="http://127.0.0.1:9/jwks.json", jwks_timeout_seconds=1
+        )
     )
     error = refused(auth, bearer(sign(rsa_key, "RS256", "rsa-1")))
     assert (error.status, error.message) == (401, "signing keys unavailable")
@@ -336,8 +345,40 @@ def test_leeway_accepts_a_token_expired_within_it_only(
     assert refused(jwks_auth(jwks, leeway_seconds=0), token).message == "token expired"
 
 
+# -- the verified-token cache -------------------------------------------------------------------
+def test_a_cached_token_is_refused_once_it_expires(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    exp = int(time.time()) + 1
+    token = bearer(sign(rsa_key, "RS256", "rsa-1", exp=exp))
+    auth = jwks_auth(jwks, leeway_seconds=0, token_cache_seconds=600)
+    assert auth.authenticate(token, PREDICT)
+    assert auth.authenticate(token, PREDICT)  # from the cache
+    while time.time() <= exp + 0.05:
+        time.sleep(0.05)
+    assert refused(auth, token).message == "token expired"
+
+
+def test_a_cached_token_still_gets_403_for_a_scope_it_lacks(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    auth = jwks_auth(jwks)
+    token = bearer(sign(rsa_key, "RS256", "rsa-1"))
+    assert auth.authenticate(token, PREDICT)
+    assert refused(auth, token, ACTIONS).status == 403
+
+
+def test_the_token_cache_is_bounded(jwks: JwksServer, rsa_key: rsa.RSAPrivateKey) -> None:
+    auth = jwks_auth(jwks, token_cache_size=3)
+    for n in range(10):
+        auth.authenticate(bearer(sign(rsa_key, "RS256", "rsa-1", sub=f"user-{n}")), PREDICT)
+    assert len(auth._verified) == 3
+
+
 # -- refused: 403 ------------------------------------------------------------------------------
-def test_a_valid_token_without_the_scope_is_403(jwks: JwksServer, rsa_key: rsa.RSAPrivateKey) -> None:
+def test_a_valid_token_without_the_scope_is_403(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
+) -> None:
     error = refused(jwks_auth(jwks), bearer(sign(rsa_key, "RS256", "rsa-1")), ACTIONS)
     assert (error.status, error.message) == (403, f"token lacks scope {ACTIONS}")
     assert 'error="insufficient_scope"' in error.www_authenticate
@@ -459,3 +500,18 @@ def test_dev_keys_are_refused_in_production_mode(
 def test_minting_an_unknown_scope_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown scope"):
         mint_dev_token(tmp_path, ["attrition:root"])
+
+
+# -- install footprint -------------------------------------------------------------------------
+def test_security_modules_import_nothing_of_the_platform_stack() -> None:
+    """The serving image has no Dagster, MLflow, pandas or pyarrow: these modules need none."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, serving.auth, serving.secrets, serving.dev_keys\n"
+        "heavy = {'dagster', 'mlflow', 'pandas', 'pyarrow', 'litestar'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

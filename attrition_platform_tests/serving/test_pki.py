@@ -28,7 +28,9 @@ def test_the_test_pki_issues_a_server_cert_the_ca_verifies_for_loopback(tmp_path
     server_ctx.load_cert_chain(cert_path, key_path)
     for hostname in ("127.0.0.1", "localhost"):
         listener = socket.create_server(("127.0.0.1", 0))
-        thread = threading.Thread(target=_accept_tls, args=(listener, server_ctx, b"ok"), daemon=True)
+        thread = threading.Thread(
+            target=_accept_tls, args=(listener, server_ctx, b"ok"), daemon=True
+        )
         thread.start()
         client_ctx = ssl.create_default_context(cadata=ca_pem)
         with socket.create_connection(listener.getsockname()) as raw:

