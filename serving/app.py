@@ -282,6 +282,10 @@ def create_app(
     )
 
     def on_startup(app: Litestar) -> None:
+        try:  # fetch the JWKS now rather than on the first request; a down IdP is retried later
+            authenticator.warm()
+        except Exception as exc:
+            log.error("could not fetch the signing keys at start (%s); will retry on demand", type(exc).__name__)
         service.start()
         if on_ready is not None:
             on_ready(service)
