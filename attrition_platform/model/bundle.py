@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from attrition_platform.model.explanations import FactorTable, contributions, rank_factors, scoring_threads
 from attrition_platform.model.feature_spec import FeatureSpec
 from attrition_platform.model.scoring_input import (
     ScoreResult,
@@ -32,6 +33,10 @@ BOOSTER_FILE = "booster.ubj"
 SPEC_FILE = "feature_spec.json"
 METADATA_FILE = "metadata.json"
 ARTIFACT_PATH = "bundle"
+# Batches below this many rows are scored on one thread: a thread pool costs more than it saves.
+SMALL_BATCH = 1024
+# Rows explained per booster call: bounds the n x (F + 1) float32 contributions (~30 MB).
+EXPLAIN_CHUNK = 131_072
 
 
 class BundleError(ValueError):
@@ -62,8 +67,11 @@ class ModelBundle:
     calibration: Calibration
     threshold: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    _threads: int = field(default=-1, init=False, repr=False, compare=False)
 
-    def score(self, data: Any, unseen: UnseenPolicy = "error") -> ScoreResult:
+    def score(
+        self, data: Any, unseen: UnseenPolicy = "error", explain: int = 0, nthread: int | None = None
+    ) -> ScoreResult:
         """The one scoring entry point, for serving and batch alike: validate, then predict.
 
         `data` is a column mapping, a DataFrame or a list of records. Rows that break the
@@ -72,25 +80,71 @@ class ModelBundle:
         allows but training never saw does: "error" (the default, for serving) rejects the
         row; "allow" scores it with that field encoded as all zeros. Both are counted in the
         result. A bad batch shape (a missing column) raises `ScoringInputError`.
+
+        `explain=k` (k > 0) also returns each valid row's k top factors (`result.factors`,
+        None for rejected rows; `result.factor_table` as arrays for batch writers) and the
+        booster margins. Factors are XGBoost's native SHAP contributions on the margin
+        (log-odds); the probability is `calibration(margin)` and does not depend on `explain`
+        (see `explanations`). `nthread` sets the booster's threads for batches of
+        `SMALL_BATCH` rows or more (default: OMP_NUM_THREADS, else 1); smaller ones use one.
         """
         checked = validate(data, self.spec, unseen)
         probabilities = np.full(checked.n_rows, np.nan)
+        margins: np.ndarray | None = None
+        table: FactorTable | None = None
         if checked.valid.any():
-            x = self.spec.matrix(checked.columns)
+            x = checked.model_matrix(self.spec)
             if not self.spec.nullable and np.isnan(x).any():
                 # Validation lets no missing value through; a NaN here is a bug in a derived
                 # feature, and the booster would silently route it down a default branch.
                 bad = sorted({self.spec.feature_names[j] for j in np.flatnonzero(np.isnan(x).any(axis=0))})
                 raise ScoringInputError(f"feature(s) {', '.join(bad)} came out missing")
+            threads = self._use_threads(1 if len(x) < SMALL_BATCH else scoring_threads(nthread))
             margin = self.booster.inplace_predict(x, predict_type="margin")
             probabilities[checked.valid] = self.calibration.apply(margin)
+            if explain > 0:
+                margins = np.full(checked.n_rows, np.nan)
+                margins[checked.valid] = margin
+                table = self._explain(x, explain, threads)
+        elif explain > 0:
+            margins = np.full(checked.n_rows, np.nan)
+            table = rank_factors(
+                np.zeros((0, len(self.spec.feature_names) + 1), dtype=np.float32),
+                self.spec.feature_names,
+                explain,
+            )
         return ScoreResult(
             probabilities=probabilities,
             valid=checked.valid,
             errors=checked.errors,
             unseen_counts=checked.unseen_counts,
             unseen_policy=unseen,
+            margins=margins,
+            factor_table=table,
         )
+
+    def _explain(self, x: np.ndarray, k: int, threads: int) -> FactorTable:
+        """Top-k factors in chunks, so that a million rows never hold all n x (F + 1)
+        contributions (and their grouped copy) at once."""
+        names = self.spec.feature_names_cached
+        parts = [
+            rank_factors(contributions(self.booster, x[i : i + EXPLAIN_CHUNK], threads), names, k, x[i : i + EXPLAIN_CHUNK])
+            for i in range(0, len(x), EXPLAIN_CHUNK)
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        return FactorTable(
+            features=np.concatenate([p.features for p in parts]),
+            contributions=np.concatenate([p.contributions for p in parts]),
+            names=parts[0].names,
+        )
+
+    def _use_threads(self, threads: int) -> int:
+        """Set the booster's thread count only when it changes (set_param is not free)."""
+        if self._threads != threads:
+            self.booster.set_param("nthread", threads)
+            self._threads = threads
+        return threads
 
     def predict_proba(self, data: Any, unseen: UnseenPolicy = "error") -> np.ndarray:
         """Calibrated probability of a voluntary exit within the horizon, one per row; raises

@@ -9,7 +9,7 @@ no Dagster, no per-row Python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -198,6 +198,55 @@ class FeatureSpec:
                 out[:, j] = values == level
                 j += 1
         return out
+
+    def records_matrix(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The same model matrix as `matrix`, from clean records (valid rows, as `validate`
+        leaves them: floats and vocabulary text) instead of columns.
+
+        Serving's one-employee request: building a column per input and comparing every level
+        of every field costs about a hundred numpy calls for one row; here the raw inputs are
+        one array, the derived features the very same functions (`all_derived`) on its
+        columns, and each field's one-hot column a dictionary lookup. A test proves both give
+        identical matrices, unseen categories (all zeros) included.
+        """
+        n_num = len(self.numeric)
+        out = np.zeros((len(rows), len(self.feature_names_cached)), dtype=np.float32)
+        raw = np.array([[r[name] for name in self.numeric] for r in rows], dtype=np.float64)
+        raw = raw.reshape(len(rows), n_num)
+        out[:, :n_num] = raw
+        derived = all_derived({name: raw[:, j] for j, name in enumerate(self.numeric)}, self.income_level_medians)
+        for j, name in enumerate(self.derived):
+            out[:, n_num + j] = derived[name]
+        onehot = self._onehot_index()
+        for i, r in enumerate(rows):
+            for cat, index in onehot:
+                j = index.get(r[cat])
+                if j is not None:
+                    out[i, j] = 1.0
+        return out
+
+    @property
+    def feature_names_cached(self) -> list[str]:
+        """`feature_names`, computed once per spec (a spec is not changed after fitting)."""
+        cached = self.__dict__.get("_feature_names")
+        if cached is None:
+            cached = self.__dict__["_feature_names"] = self.feature_names
+        return cached
+
+    def _onehot_index(self) -> list[tuple[str, dict[str, int]]]:
+        """Per categorical field, level -> its column in the model matrix (computed once)."""
+        cached = self.__dict__.get("_onehot")
+        if cached is None:
+            j = len(self.numeric) + len(self.derived)
+            cached = []
+            for cat in self.categorical:
+                index = {}
+                for level in self.vocabularies[cat]:
+                    index[level] = j
+                    j += 1
+                cached.append((cat, index))
+            self.__dict__["_onehot"] = cached
+        return cached
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,8 +15,9 @@ treats like a level it never saw) and are counted either way.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from attrition_platform.contract_columns import COLUMNS, OPEN_CATEGORIES, Column
 
 if TYPE_CHECKING:
+    from attrition_platform.model.explanations import Factor, FactorTable
     from attrition_platform.model.feature_spec import FeatureSpec
 
 UnseenPolicy = Literal["error", "allow"]
@@ -55,17 +57,30 @@ class RowError:
 
 @dataclass(frozen=True)
 class ValidatedInputs:
-    """The rows that passed, as clean numpy columns, and what happened to the others."""
+    """The rows that passed, as clean numpy columns, and what happened to the others.
 
-    columns: dict[str, np.ndarray]  # valid rows only, in batch order
+    Input given as records (serving's one employee, a list of JSON objects) also keeps its
+    clean rows as records (`rows`): `model_matrix` then encodes them straight from the
+    records, and `columns` builds its arrays only if someone reads them. One row costs
+    microseconds that way instead of a hundred numpy calls.
+    """
+
+    columns: Mapping[str, np.ndarray]  # valid rows only, in batch order
     valid: np.ndarray  # bool mask over the whole batch
     errors: tuple[RowError, ...]
     unseen_counts: dict[str, int]  # per categorical column: rows whose category is unseen
     unseen_policy: str
+    rows: tuple[dict[str, Any], ...] | None = None  # valid rows as clean records (record input)
 
     @property
     def n_rows(self) -> int:
         return int(self.valid.size)
+
+    def model_matrix(self, spec: FeatureSpec) -> np.ndarray:
+        """The spec's model matrix of the valid rows, from records when the input was records."""
+        if self.rows is not None:
+            return spec.records_matrix(self.rows)
+        return spec.matrix(self.columns)
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,19 @@ class ScoreResult:
     errors: tuple[RowError, ...] = ()
     unseen_counts: dict[str, int] = field(default_factory=dict)
     unseen_policy: str = "error"
+    # With `score(..., explain=k)`: the booster margin per row (NaN where rejected; the
+    # probability is the bundle's calibration of it) and the top-k factors of the valid rows.
+    margins: np.ndarray | None = None
+    factor_table: FactorTable | None = None
+
+    @cached_property
+    def factors(self) -> list[list[Factor] | None] | None:
+        """Per row of the batch, its top factors (None for a rejected row); None unless the
+        score was explained. Built on first use: batch writers take `factor_table` instead."""
+        if self.factor_table is None:
+            return None
+        valid_rows = iter(self.factor_table.rows())
+        return [next(valid_rows) if ok else None for ok in self.valid.tolist()]
 
     @property
     def ok(self) -> bool:
@@ -236,6 +264,44 @@ def _check_number(arr: np.ndarray, col: Column | None, nullable: bool) -> tuple[
     return x, problems
 
 
+@dataclass(frozen=True)
+class _CategoryRule:
+    """How one categorical input is checked: the same rule for column and record input."""
+
+    known: frozenset[str]
+    domain: frozenset[str]
+    domain_grows: bool
+    outside: str
+    nullable: bool
+    unseen: str
+
+    @classmethod
+    def of(cls, name: str, vocabulary: Sequence[str], nullable: bool, unseen: str) -> _CategoryRule:
+        col = COLUMNS.get(name)
+        return cls(
+            known=frozenset(vocabulary),
+            domain=frozenset(col.categories) if col is not None else frozenset(),
+            domain_grows=col is None or name in OPEN_CATEGORIES,
+            outside=f"outside the domain ({col.describe() if col is not None else 'a known category'})",
+            nullable=nullable,
+            unseen=unseen,
+        )
+
+    def check(self, v: Any) -> tuple[str, str | None, bool]:
+        """(clean text, problem or None, whether the category is valid but unseen)."""
+        if isinstance(v, str):
+            if v in self.known:
+                return v, None, False
+            if self.domain_grows or v in self.domain:
+                return ("", UNSEEN_PROBLEM, True) if self.unseen == "error" else (v, None, True)
+            return "", self.outside, False
+        if v is _ABSENT or (_is_missing(v) and not self.nullable):
+            return "", "is missing", False
+        if not _is_missing(v):
+            return "", "expected text", False
+        return "", None, False
+
+
 def _check_category(
     arr: np.ndarray, name: str, vocabulary: Sequence[str], nullable: bool, unseen: str
 ) -> tuple[np.ndarray, Problems, list[int]]:
@@ -243,30 +309,16 @@ def _check_category(
 
     Rejected values never travel further: the encoder only ever sees a vocabulary entry, an
     unseen category (policy "allow") or an empty string."""
-    col = COLUMNS.get(name)
-    known = set(vocabulary)
-    domain_grows = col is None or name in OPEN_CATEGORIES
-    domain = set(col.categories) if col is not None else set()
-    outside = f"outside the domain ({col.describe() if col is not None else 'a known category'})"
+    rule = _CategoryRule.of(name, vocabulary, nullable, unseen)
     clean = np.full(arr.size, "", dtype=object)
     problems: Problems = []
     unseen_rows: list[int] = []
     for i, v in enumerate(arr):
-        if isinstance(v, str):
-            if v in known:
-                clean[i] = v
-            elif domain_grows or v in domain:
-                unseen_rows.append(i)
-                if unseen == "error":
-                    problems.append((i, UNSEEN_PROBLEM))
-                else:
-                    clean[i] = v
-            else:
-                problems.append((i, outside))
-        elif v is _ABSENT or (_is_missing(v) and not nullable):
-            problems.append((i, "is missing"))
-        elif not _is_missing(v):
-            problems.append((i, "expected text"))
+        clean[i], problem, is_unseen = rule.check(v)
+        if is_unseen:
+            unseen_rows.append(i)
+        if problem is not None:
+            problems.append((i, problem))
     return clean, problems, unseen_rows
 
 
@@ -279,8 +331,17 @@ def validate(data: Any, spec: FeatureSpec, unseen: str = "error") -> ValidatedIn
     (a missing column, columns of different lengths, not tabular at all)."""
     if unseen not in UNSEEN_POLICIES:
         raise ValueError(f"unseen-category policy must be one of {', '.join(UNSEEN_POLICIES)}")
-    nullable = set(spec.nullable)
+    if isinstance(data, list | tuple):
+        return _validate_records(data, spec, unseen)
     columns, errors, n = _columns_of(data, spec.inputs)
+    return _validate_columns(columns, errors, n, spec, unseen)
+
+
+def _validate_columns(
+    columns: dict[str, np.ndarray], errors: list[RowError], n: int, spec: FeatureSpec, unseen: str
+) -> ValidatedInputs:
+    """The column path of `validate`: whole numpy columns at a time (mappings, DataFrames)."""
+    nullable = set(spec.nullable)
     bad = np.zeros(n, dtype=bool)
     not_records = {e.row for e in errors}  # their fields need no error of their own
     bad[list(not_records)] = True
@@ -313,3 +374,83 @@ def validate(data: Any, spec: FeatureSpec, unseen: str = "error") -> ValidatedIn
         unseen_counts=counts,
         unseen_policy=unseen,
     )
+
+
+def _validate_records(records: Sequence[Any], spec: FeatureSpec, unseen: str) -> ValidatedInputs:
+    """`validate` for a list of records, record by record: the same value rules (`_number`,
+    `_CategoryRule`) and the same errors in the same order as the column path (by row, then
+    numeric inputs in spec order, then categorical ones), without a numpy array per column.
+    Serving's one-employee request is the case this exists for."""
+    nullable = set(spec.nullable)
+    numeric = [
+        (name, col, col is None or col.kind == "int", name in nullable)
+        for name, col in ((n, COLUMNS.get(n)) for n in spec.numeric)
+    ]
+    rules = [(name, _CategoryRule.of(name, spec.vocabularies[name], name in nullable, unseen))
+             for name in spec.categorical]
+    valid = np.ones(len(records), dtype=bool)
+    errors: list[RowError] = []
+    rows: list[dict[str, Any]] = []
+    counts = dict.fromkeys(spec.categorical, 0)
+    for i, rec in enumerate(records):
+        if not isinstance(rec, Mapping):
+            errors.append(RowError(i, RECORD, "is not a record of field names and values"))
+            valid[i] = False
+            continue
+        clean: dict[str, Any] = {}
+        ok = True
+        for name, col, integer, may_miss in numeric:
+            clean[name], problem = _number(rec.get(name, _ABSENT), col, integer, may_miss)
+            if problem is not None:
+                errors.append(RowError(i, name, problem))
+                ok = False
+        for name, rule in rules:
+            clean[name], problem, is_unseen = rule.check(rec.get(name, _ABSENT))
+            if is_unseen:
+                counts[name] += 1
+            if problem is not None:
+                errors.append(RowError(i, name, problem))
+                ok = False
+        if ok:
+            rows.append(clean)
+        else:
+            valid[i] = False
+    kept = tuple(rows)
+    return ValidatedInputs(
+        columns=_RecordColumns(kept, spec),
+        valid=valid,
+        errors=tuple(errors),
+        unseen_counts={name: c for name, c in counts.items() if c},
+        unseen_policy=unseen,
+        rows=kept,
+    )
+
+
+class _RecordColumns(Mapping[str, np.ndarray]):
+    """The clean columns of record input, each array built on first read (float64 for numeric
+    inputs, object for categorical ones, as the column path gives them)."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], spec: FeatureSpec):
+        self._rows = rows
+        self._numeric = set(spec.numeric)
+        self._names = list(spec.inputs)
+        self._made: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._made:
+            if name not in self._names:
+                raise KeyError(name)
+            values = [r[name] for r in self._rows]
+            if name in self._numeric:
+                self._made[name] = np.array(values, dtype=np.float64)
+            else:
+                arr = np.empty(len(values), dtype=object)
+                arr[:] = values
+                self._made[name] = arr
+        return self._made[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
