@@ -419,7 +419,7 @@ def serve(
     listen = Listen(host, port, str(tls_cert) if tls_cert else None, str(tls_key) if tls_key else None)
 
     def example(service: Any) -> None:
-        some = next(iter(service.employees._snap.rows), None) if service.employees._snap else None
+        some = service.employees.example_id()
         base = f"{listen.scheme}://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         path = f"/v1/employees/{some}/risk" if some is not None else "/v1/model"
         insecure = " -k" if listen.tls_cert else ""

@@ -8,6 +8,7 @@ its Delta append, runs in a worker thread.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ from litestar.params import JSONBody
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.status_codes import HTTP_201_CREATED
 
-from attrition_platform.contract_columns import KEY
+from attrition_platform.contract_columns import COLUMNS, KEY
 from serving import metrics
 from serving.auth import AuthError, Authenticator, Principal
 from serving.config import ServingSettings
@@ -80,6 +81,29 @@ def _invalid(_: Request, exc: InvalidInput) -> Response:
          "extra": [{"key": e.field, "message": e.problem} for e in exc.errors]},
         status_code=422,
     )
+
+
+_QUOTED = re.compile(r"'[^']*'")
+
+
+def _safe_message(key: str | None, message: str) -> str:
+    """msgspec's message without the value it quotes ("Invalid enum value 'yes'")."""
+    if message.startswith("Invalid enum value"):
+        col = COLUMNS.get(key or "")
+        return f"must be one of {', '.join(col.categories)}" if col is not None and col.categories else "is not an allowed value"
+    return _QUOTED.sub("(value)", message)
+
+
+def _validation(_: Request, exc: ValidationException) -> Response:
+    """400 naming each field and its problem; never the value, never the request path (it can
+    carry an id)."""
+    extra = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            key = item.get("key")
+            extra.append({"key": key, "message": _safe_message(key, str(item.get("message", ""))),
+                          "source": item.get("source")})
+    return Response({"status_code": 400, "detail": "Validation failed", "extra": extra}, status_code=400)
 
 
 def _internal(request: Request, exc: Exception) -> Response:
@@ -301,6 +325,7 @@ def create_app(
             AuthError: _auth_error,
             LiveUnavailable: _unavailable,
             InvalidInput: _invalid,
+            ValidationException: _validation,
             Exception: _internal,
         },
         middleware=[prometheus.middleware],
@@ -309,6 +334,8 @@ def create_app(
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         debug=False,
+        logging_config=None,  # the process's own logging (serving.server); Litestar's queue handler
+        # loses the last lines when uvicorn re-raises SIGTERM after a graceful shutdown
     )
     app.state.service = service
     app.state.authenticator = authenticator

@@ -66,6 +66,13 @@ class EmployeeIndex:
         log.info("employee feature index: %d employees as of %s", len(ids), day)
         return True
 
+    def example_id(self) -> int | None:
+        """An employee who may be scored (for the example `attrition serve` prints)."""
+        snap = self._snap
+        if snap is None:
+            return None
+        return next((e for e in snap.rows if e not in snap.opted_out), None)
+
     def is_opted_out(self, employee_id: int) -> bool:
         return self._snap is not None and employee_id in self._snap.opted_out
 
@@ -76,4 +83,9 @@ class EmployeeIndex:
         row = snap.rows.get(employee_id)
         if row is None:
             return None
-        return {name: col[row].item() for name, col in snap.columns.items()}
+        return {name: _python(col[row]) for name, col in snap.columns.items()}
+
+
+def _python(value: Any) -> Any:
+    """A numpy scalar as the plain Python value a JSON request would have carried."""
+    return value.item() if isinstance(value, np.generic) else value

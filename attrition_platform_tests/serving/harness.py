@@ -54,8 +54,9 @@ def write_snapshot(lake_root: Path, day: dt.date = SNAPSHOT, n: int = EMPLOYEES,
     """An employee_features partition written by the platform's own asset code."""
     rows = static_rows(n, seed=seed)
     rows[KEY] = np.arange(1, n + 1)
-    rows[SNAPSHOT_DATE] = pd.Timestamp(day)
+    rows[SNAPSHOT_DATE] = day
     rows["opt_out"] = rows[KEY] % OPTED_OUT_EVERY == 0
+    rows["Attrition"] = "No"  # all still employed: the feature store drops leavers
     features = build_features(rows)
     DeltaLake(root=str(lake_root)).write_partition(FEATURES_TABLE, features, day)
     return features

@@ -185,7 +185,7 @@ def test_model_health_readiness_and_metrics(stack: Stack) -> None:
     assert health.status_code == 200 and ready.status_code == 200 and ready.json()["mode"] == "live"
     for name in ('attrition_predictions_total{risk_band=', 'source="live"', "attrition_model_info{",
                  "attrition_fallback_active", "attrition_audit_queue_depth", "attrition_model_reloads_total",
-                 'path="/v1/employees/{employee_id:int}/risk"', "attrition_audit_records_dropped_total"):
+                 'path="/v1/employees/{employee_id}/risk"', "attrition_audit_records_dropped_total"):
         assert name in metrics, name
 
 
