@@ -35,10 +35,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
         ContractError, DataDirError, BundleError, TrainingDataError, HrisError, SettingsError,
     )
     try:  # present only where the contracts' and the serving extra's packages are installed
-        from attrition_platform.contracts.published import PublicationError
-        from serving.config import ConfigError
+        from serving.config import startup_errors
 
-        errors += (PublicationError, ConfigError)
+        errors += startup_errors()
     except ImportError:
         pass
     return errors

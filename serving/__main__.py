@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from serving.config import ConfigError
+from serving.config import startup_errors
 from serving.server import listen_from_env, serve
 
 
 def main() -> int:
     try:
         serve(listen_from_env())
-    except ConfigError as exc:
+    except startup_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -339,4 +339,15 @@ def create_app(
     )
     app.state.service = service
     app.state.authenticator = authenticator
+    _declare_closed_bodies(app)
     return app
+
+
+def _declare_closed_bodies(app: Litestar) -> None:
+    """Say in the OpenAPI document what the Structs enforce: no unknown fields. Litestar omits
+    `additionalProperties: false` for `forbid_unknown_fields`, so clients and fuzzers would
+    believe extra fields are fine."""
+    schemas = app.openapi_schema.components.schemas or {}
+    for name, schema in schemas.items():
+        if name in ("EmployeeInput", "BatchRequest", "ActionRequest"):
+            schema.additional_properties = False

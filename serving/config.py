@@ -95,3 +95,14 @@ class ServingSettings:
             environment=env,
             storage_options=storage,
         )
+
+
+def startup_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean "the settings cannot work": the entry points print them as one line
+    and exit 2 instead of a traceback."""
+    from attrition_platform.contracts.published import PublicationError
+    from serving.auth import AuthConfigError
+    from serving.dev_keys import ProductionModeError
+    from serving.secrets import SecretError
+
+    return (ConfigError, AuthConfigError, SecretError, ProductionModeError, PublicationError)
