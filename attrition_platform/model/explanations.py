@@ -32,6 +32,8 @@ from functools import cached_property, lru_cache
 import numpy as np
 import xgboost as xgb
 
+from attrition_platform.model import booster_calls
+
 # -- business words --------------------------------------------------------------------------
 
 # Every raw numeric input and every derived feature of the spec (feature_spec.NUMERIC_RAW and
@@ -131,11 +133,10 @@ def contributions(booster: xgb.Booster, x: np.ndarray, nthread: int | None = Non
 
     Per row, the sum of all columns is the booster margin (float32 rounding). Needs a DMatrix
     (XGBoost has no in-place contributions), built without feature names: the matrix comes
-    from the bundle's own spec, whose order the booster was trained on.
+    from the bundle's own spec, whose order the booster was trained on. Called through
+    `booster_calls`, which skips the Python wrapper's per-call cost (same C functions).
     """
-    threads = scoring_threads(nthread)
-    dm = xgb.DMatrix(np.asarray(x, dtype=np.float32), nthread=threads)
-    return booster.predict(dm, pred_contribs=True, validate_features=False)
+    return booster_calls.contributions(booster, x, scoring_threads(nthread))
 
 
 # -- ranking ---------------------------------------------------------------------------------

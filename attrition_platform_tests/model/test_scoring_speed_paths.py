@@ -114,3 +114,20 @@ def test_threads_come_from_the_argument_then_omp_num_threads_then_one(monkeypatc
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert scoring_threads() == 1
     assert scoring_threads(0) == 1  # never "all cores"
+
+
+def test_direct_booster_calls_give_the_public_api_results_to_the_bit(trained_bundle) -> None:
+    import xgboost as xgb
+
+    from attrition_platform.model import booster_calls
+
+    bundle, test = trained_bundle
+    assert booster_calls.AVAILABLE  # the pinned xgboost: the fast calls are really in use
+    for x in (bundle.spec.matrix(test), bundle.spec.matrix(test.iloc[:1])):
+        np.testing.assert_array_equal(
+            booster_calls.margin(bundle.booster, x), bundle.booster.inplace_predict(x, predict_type="margin")
+        )
+        public = bundle.booster.predict(xgb.DMatrix(x), pred_contribs=True, validate_features=False)
+        fast = booster_calls.contributions(bundle.booster, x, 1)
+        assert fast.shape == public.shape == (len(x), x.shape[1] + 1)
+        np.testing.assert_array_equal(fast, public)
