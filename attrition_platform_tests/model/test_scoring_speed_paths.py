@@ -131,3 +131,19 @@ def test_direct_booster_calls_give_the_public_api_results_to_the_bit(trained_bun
         fast = booster_calls.contributions(bundle.booster, x, 1)
         assert fast.shape == public.shape == (len(x), x.shape[1] + 1)
         np.testing.assert_array_equal(fast, public)
+
+
+def test_direct_margins_are_right_from_several_threads_at_once(trained_bundle) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from attrition_platform.model import booster_calls
+
+    bundle, test = trained_bundle
+    x = bundle.spec.matrix(test)
+    expected = bundle.booster.inplace_predict(x, predict_type="margin")
+
+    def one(i: int) -> bool:
+        return bool(booster_calls.margin(bundle.booster, x[i : i + 1])[0] == expected[i])
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(one, list(range(len(x))) * 4))
