@@ -40,9 +40,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attrition_platform.contract_columns import COLUMNS  # noqa: E402
-from attrition_platform.model.bundle import ModelBundle  # noqa: E402
-from attrition_platform.model.feature_spec import RAW_INPUTS  # noqa: E402
+from attrition_platform.contract_columns import COLUMNS
+from attrition_platform.model.bundle import ModelBundle
+from attrition_platform.model.feature_spec import RAW_INPUTS
 
 TREES = 300
 DEPTH = 4
@@ -150,7 +150,9 @@ def one_row(bundle: ModelBundle, calls: int) -> dict[str, list[float]]:
         "  matrix (column path)": lambda: spec.matrix(columns),
         "  inplace_predict margin": lambda: booster.inplace_predict(x, predict_type="margin"),
         "  DMatrix(x)": lambda: xgb.DMatrix(x, nthread=1),
-        "  predict(DMatrix) contribs": lambda: booster.predict(dm, pred_contribs=True, validate_features=False),
+        "  predict(DMatrix) contribs": lambda: booster.predict(
+            dm, pred_contribs=True, validate_features=False
+        ),
     }
     print(f"\none row ({calls} calls each; record = a dict of Python scalars, as serving gets it)")
     out: dict[str, list[float]] = {}
@@ -169,7 +171,9 @@ def batch(bundle: ModelBundle, rows: int, chunk: int, threads: int, out: Path | 
 
     t0 = time.perf_counter()
     cols, _ = generate(rows, 4)
-    print(f"\nbatch of {rows:,} rows (chunks of {chunk:,}; data generated in {time.perf_counter() - t0:.1f} s)")
+    print(
+        f"\nbatch of {rows:,} rows (chunks of {chunk:,}; data generated in {time.perf_counter() - t0:.1f} s)"
+    )
     bundle.booster.set_param("nthread", threads)
     steps = {"validate": 0.0, "matrix": 0.0, "margin": 0.0, "contribs": 0.0, "top factors": 0.0}
     t_all = time.perf_counter()
@@ -203,14 +207,18 @@ def batch(bundle: ModelBundle, rows: int, chunk: int, threads: int, out: Path | 
     for start in range(0, rows, chunk):
         part = {k: v[start : start + chunk] for k, v in cols.items()}
         result = bundle.score(part, explain=3, nthread=threads)
-        n_factors += int(result.factor_table.contributions.shape[0])  # arrays; no Factor objects made
+        n_factors += int(
+            result.factor_table.contributions.shape[0]
+        )  # arrays; no Factor objects made
     s = time.perf_counter() - t
-    print(f"  bundle.score(chunk, explain=3) over all chunks: {s:.1f} s ({rows / s:,.0f} rows/s), {n_factors:,} rows explained")
-    t = time.perf_counter()
+    print(
+        f"  bundle.score(chunk, explain=3) over all chunks: {s:.1f} s ({rows / s:,.0f} rows/s), {n_factors:,} rows explained"
+    )
     result = bundle.score({k: v[:chunk] for k, v in cols.items()}, explain=3, nthread=threads)
-    assert result.factors is not None  # builds the list[list[Factor]]
+    t = time.perf_counter()
+    assert result.factors is not None  # builds the list[list[Factor]] of the chunk
     s = time.perf_counter() - t
-    print(f"  with Factor objects (list[list[Factor]]) for one chunk of {chunk:,}: {s:.2f} s")
+    print(f"  Factor objects (result.factors) for one chunk of {chunk:,} rows: {s:.2f} s")
     # TODO(issue 7): the nightly_scores asset writes Delta + the fallback export here.
     if out is not None:
         write_arrow(out, tables)
@@ -237,15 +245,33 @@ def write_arrow(out: Path, tables: list[Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000, help="batch size (0: skip the batch)")
-    parser.add_argument("--chunk", type=int, default=250_000, help="rows per score call in the batch")
-    parser.add_argument("--calls", type=int, default=3000, help="one-row calls per measurement (>= 2000)")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")),
-                        help="booster threads for the batch (default OMP_NUM_THREADS or 2)")
-    parser.add_argument("--bundle", type=Path, default=None,
-                        help="score with this bundle directory instead of training one")
-    parser.add_argument("--out", type=Path, default=None, help="write the batch results as Arrow IPC here")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="batch size (0: skip the batch)"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=250_000, help="rows per score call in the batch"
+    )
+    parser.add_argument(
+        "--calls", type=int, default=3000, help="one-row calls per measurement (>= 2000)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("OMP_NUM_THREADS", "2")),
+        help="booster threads for the batch (default OMP_NUM_THREADS or 2)",
+    )
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        default=None,
+        help="score with this bundle directory instead of training one",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="write the batch results as Arrow IPC here"
+    )
     args = parser.parse_args()
     import xgboost
 

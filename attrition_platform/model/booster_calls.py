@@ -41,8 +41,15 @@ except ImportError:  # pragma: no cover
 
 # Prediction types of XGBoost's C API config ("type"): 1 = margin, 2 = exact SHAP contributions.
 _MARGIN = json.dumps(
-    {"type": 1, "training": False, "iteration_begin": 0, "iteration_end": 0,
-     "missing": float("nan"), "strict_shape": False, "cache_id": 0}
+    {
+        "type": 1,
+        "training": False,
+        "iteration_begin": 0,
+        "iteration_end": 0,
+        "missing": float("nan"),
+        "strict_shape": False,
+        "cache_id": 0,
+    }
 ).encode()
 _CONTRIBS = json.dumps(
     {"type": 2, "training": False, "iteration_begin": 0, "iteration_end": 0, "strict_shape": False}
@@ -97,8 +104,13 @@ def margin(booster: xgb.Booster, x: np.ndarray) -> np.ndarray:
     out = ctypes.POINTER(ctypes.c_float)()
     _check_call(
         _LIB.XGBoosterPredictFromDense(
-            booster.handle, _interface(x), _MARGIN, _proxy(),
-            ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(out),
+            booster.handle,
+            _interface(x),
+            _MARGIN,
+            _proxy(),
+            ctypes.byref(shape),
+            ctypes.byref(dims),
+            ctypes.byref(out),
         )
     )
     return _copy_out(out, shape, dims)
@@ -119,8 +131,12 @@ def contributions(booster: xgb.Booster, x: np.ndarray, nthread: int) -> np.ndarr
         out = ctypes.POINTER(ctypes.c_float)()
         _check_call(
             _LIB.XGBoosterPredictFromDMatrix(
-                booster.handle, handle, _CONTRIBS,
-                ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(out),
+                booster.handle,
+                handle,
+                _CONTRIBS,
+                ctypes.byref(shape),
+                ctypes.byref(dims),
+                ctypes.byref(out),
             )
         )
         return _copy_out(out, shape, dims)

@@ -20,7 +20,12 @@ import numpy as np
 import xgboost as xgb
 
 from attrition_platform.model import booster_calls
-from attrition_platform.model.explanations import FactorTable, contributions, rank_factors, scoring_threads
+from attrition_platform.model.explanations import (
+    FactorTable,
+    contributions,
+    rank_factors,
+    scoring_threads,
+)
 from attrition_platform.model.feature_spec import FeatureSpec
 from attrition_platform.model.scoring_input import (
     ScoreResult,
@@ -71,7 +76,11 @@ class ModelBundle:
     _threads: int = field(default=-1, init=False, repr=False, compare=False)
 
     def score(
-        self, data: Any, unseen: UnseenPolicy = "error", explain: int = 0, nthread: int | None = None
+        self,
+        data: Any,
+        unseen: UnseenPolicy = "error",
+        explain: int = 0,
+        nthread: int | None = None,
     ) -> ScoreResult:
         """The one scoring entry point, for serving and batch alike: validate, then predict.
 
@@ -128,10 +137,10 @@ class ModelBundle:
         """Top-k factors in chunks, so that a million rows never hold all n x (F + 1)
         contributions (and their grouped copy) at once."""
         names = self.spec.feature_names_cached
-        parts = [
-            rank_factors(contributions(self.booster, x[i : i + EXPLAIN_CHUNK], threads), names, k, x[i : i + EXPLAIN_CHUNK])
-            for i in range(0, len(x), EXPLAIN_CHUNK)
-        ]
+        parts = []
+        for start in range(0, len(x), EXPLAIN_CHUNK):
+            part = x[start : start + EXPLAIN_CHUNK]
+            parts.append(rank_factors(contributions(self.booster, part, threads), names, k, part))
         if len(parts) == 1:
             return parts[0]
         return FactorTable(

@@ -243,7 +243,9 @@ def rank_factors(
     c = np.asarray(contribs, dtype=np.float32)
     n_features = len(feature_names)
     if c.ndim != 2 or c.shape[1] not in (n_features, n_features + 1):
-        raise ValueError(f"contributions of shape {c.shape} do not match {n_features} feature names")
+        raise ValueError(
+            f"contributions of shape {c.shape} do not match {n_features} feature names"
+        )
     groups = _groups(tuple(feature_names))
     grouped = c[:, :n_features] @ groups.matrix  # n x G
     n, g = grouped.shape
@@ -277,7 +279,9 @@ def rank_factors(
         level = np.take_along_axis(held, np.maximum(field_at, 0), axis=1)
         features = np.where(field_at >= 0, level, features)
     return FactorTable(
-        features=features.astype(np.int32), contributions=values.astype(np.float32), names=groups.names
+        features=features.astype(np.int32),
+        contributions=values.astype(np.float32),
+        names=groups.names,
     )
 
 

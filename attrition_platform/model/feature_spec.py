@@ -225,7 +225,8 @@ class FeatureSpec:
         raw = np.array([[r[name] for name in self.numeric] for r in rows], dtype=np.float64)
         raw = raw.reshape(len(rows), n_num)
         out[:, :n_num] = raw
-        derived = all_derived({name: raw[:, j] for j, name in enumerate(self.numeric)}, self.income_level_medians)
+        by_name = {name: raw[:, j] for j, name in enumerate(self.numeric)}
+        derived = all_derived(by_name, self.income_level_medians)
         for j, name in enumerate(self.derived):
             out[:, n_num + j] = derived[name]
         onehot = self._onehot_index()

@@ -17,7 +17,10 @@ def full_vocabulary_spec() -> FeatureSpec:
 
 def records_of(bundle, rows, n: int) -> list[dict]:
     return [
-        {c: (v.item() if hasattr(v, "item") else v) for c, v in rows[bundle.spec.inputs].iloc[i].items()}
+        {
+            c: (v.item() if hasattr(v, "item") else v)
+            for c, v in rows[bundle.spec.inputs].iloc[i].items()
+        }
         for i in range(n)
     ]
 
@@ -137,7 +140,8 @@ def test_explaining_leaves_the_probabilities_unchanged(trained_bundle) -> None:
     np.testing.assert_array_equal(plain.probabilities, explained.probabilities)
     assert plain.factors is None and plain.margins is None
     np.testing.assert_array_equal(
-        bundle.calibration.apply(explained.margins[explained.valid]), explained.probabilities[explained.valid]
+        bundle.calibration.apply(explained.margins[explained.valid]),
+        explained.probabilities[explained.valid],
     )
 
 

@@ -18,7 +18,10 @@ from attrition_platform.model.scoring_input import _columns_of, _validate_column
 
 def records_of(bundle, rows, n: int) -> list[dict]:
     return [
-        {c: (v.item() if hasattr(v, "item") else v) for c, v in rows[bundle.spec.inputs].iloc[i].items()}
+        {
+            c: (v.item() if hasattr(v, "item") else v)
+            for c, v in rows[bundle.spec.inputs].iloc[i].items()
+        }
         for i in range(n)
     ]
 
@@ -77,7 +80,9 @@ def test_records_and_columns_encode_to_identical_matrices(trained_bundle, unseen
 
 def test_a_nullable_input_left_empty_encodes_alike_in_both_paths(trained_bundle) -> None:
     bundle, test = trained_bundle
-    spec = FeatureSpec(**{**bundle.spec.to_dict(), "nullable": ["DistanceFromHome", "MaritalStatus"]})
+    spec = FeatureSpec(
+        **{**bundle.spec.to_dict(), "nullable": ["DistanceFromHome", "MaritalStatus"]}
+    )
     recs = records_of(bundle, test, 3)
     recs[0]["DistanceFromHome"] = None
     recs[1]["MaritalStatus"] = None
@@ -125,7 +130,8 @@ def test_direct_booster_calls_give_the_public_api_results_to_the_bit(trained_bun
     assert booster_calls.AVAILABLE  # the pinned xgboost: the fast calls are really in use
     for x in (bundle.spec.matrix(test), bundle.spec.matrix(test.iloc[:1])):
         np.testing.assert_array_equal(
-            booster_calls.margin(bundle.booster, x), bundle.booster.inplace_predict(x, predict_type="margin")
+            booster_calls.margin(bundle.booster, x),
+            bundle.booster.inplace_predict(x, predict_type="margin"),
         )
         public = bundle.booster.predict(xgb.DMatrix(x), pred_contribs=True, validate_features=False)
         fast = booster_calls.contributions(bundle.booster, x, 1)
