@@ -119,8 +119,9 @@ def factor_label(feature_name: str, strict: bool = False) -> str:
 def scoring_threads(nthread: int | None = None) -> int:
     """Booster threads: the argument, else OMP_NUM_THREADS (read at call time), else 1.
 
-    Never 0 ("all cores"): on a shared machine that thrashes (see docs STACK notes), and one
-    row gains nothing from a second thread. Batch callers pass their own count.
+    Never 0, XGBoost's "all cores": on a machine whose cores other processes share, that
+    oversubscribes them and thrashes. One row gains nothing from a second thread; batch
+    callers (the nightly scores) pass their own count or set OMP_NUM_THREADS.
     """
     if nthread is not None and nthread > 0:
         return int(nthread)
