@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from attrition_platform.model.explanations import FactorTable, contributions, rank_factors, scoring_threads
+from attrition_platform.model import booster_calls
+from attrition_platform.model.explanations import (
+    FactorTable,
+    contributions,
+    rank_factors,
+    scoring_threads,
+)
 from attrition_platform.model.feature_spec import FeatureSpec
 from attrition_platform.model.scoring_input import (
     ScoreResult,
@@ -70,7 +76,11 @@ class ModelBundle:
     _threads: int = field(default=-1, init=False, repr=False, compare=False)
 
     def score(
-        self, data: Any, unseen: UnseenPolicy = "error", explain: int = 0, nthread: int | None = None
+        self,
+        data: Any,
+        unseen: UnseenPolicy = "error",
+        explain: int = 0,
+        nthread: int | None = None,
     ) -> ScoreResult:
         """The one scoring entry point, for serving and batch alike: validate, then predict.
 
@@ -100,7 +110,7 @@ class ModelBundle:
                 bad = sorted({self.spec.feature_names[j] for j in np.flatnonzero(np.isnan(x).any(axis=0))})
                 raise ScoringInputError(f"feature(s) {', '.join(bad)} came out missing")
             threads = self._use_threads(1 if len(x) < SMALL_BATCH else scoring_threads(nthread))
-            margin = self.booster.inplace_predict(x, predict_type="margin")
+            margin = booster_calls.margin(self.booster, x)  # = inplace_predict, minus its overhead
             probabilities[checked.valid] = self.calibration.apply(margin)
             if explain > 0:
                 margins = np.full(checked.n_rows, np.nan)
@@ -127,10 +137,10 @@ class ModelBundle:
         """Top-k factors in chunks, so that a million rows never hold all n x (F + 1)
         contributions (and their grouped copy) at once."""
         names = self.spec.feature_names_cached
-        parts = [
-            rank_factors(contributions(self.booster, x[i : i + EXPLAIN_CHUNK], threads), names, k, x[i : i + EXPLAIN_CHUNK])
-            for i in range(0, len(x), EXPLAIN_CHUNK)
-        ]
+        parts = []
+        for start in range(0, len(x), EXPLAIN_CHUNK):
+            part = x[start : start + EXPLAIN_CHUNK]
+            parts.append(rank_factors(contributions(self.booster, part, threads), names, k, part))
         if len(parts) == 1:
             return parts[0]
         return FactorTable(

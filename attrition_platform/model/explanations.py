@@ -32,6 +32,8 @@ from functools import cached_property, lru_cache
 import numpy as np
 import xgboost as xgb
 
+from attrition_platform.model import booster_calls
+
 # -- business words --------------------------------------------------------------------------
 
 # Every raw numeric input and every derived feature of the spec (feature_spec.NUMERIC_RAW and
@@ -117,8 +119,9 @@ def factor_label(feature_name: str, strict: bool = False) -> str:
 def scoring_threads(nthread: int | None = None) -> int:
     """Booster threads: the argument, else OMP_NUM_THREADS (read at call time), else 1.
 
-    Never 0 ("all cores"): on a shared machine that thrashes (see docs STACK notes), and one
-    row gains nothing from a second thread. Batch callers pass their own count.
+    Never 0, XGBoost's "all cores": on a machine whose cores other processes share, that
+    oversubscribes them and thrashes. One row gains nothing from a second thread; batch
+    callers (the nightly scores) pass their own count or set OMP_NUM_THREADS.
     """
     if nthread is not None and nthread > 0:
         return int(nthread)
@@ -131,11 +134,10 @@ def contributions(booster: xgb.Booster, x: np.ndarray, nthread: int | None = Non
 
     Per row, the sum of all columns is the booster margin (float32 rounding). Needs a DMatrix
     (XGBoost has no in-place contributions), built without feature names: the matrix comes
-    from the bundle's own spec, whose order the booster was trained on.
+    from the bundle's own spec, whose order the booster was trained on. Called through
+    `booster_calls`, which skips the Python wrapper's per-call cost (same C functions).
     """
-    threads = scoring_threads(nthread)
-    dm = xgb.DMatrix(np.asarray(x, dtype=np.float32), nthread=threads)
-    return booster.predict(dm, pred_contribs=True, validate_features=False)
+    return booster_calls.contributions(booster, x, scoring_threads(nthread))
 
 
 # -- ranking ---------------------------------------------------------------------------------
@@ -153,12 +155,15 @@ class Factor:
 @dataclass(frozen=True)
 class _Groups:
     """How model columns fold into factors: each numeric column alone, each field's one-hot
-    columns together."""
+    columns together. Arrays, so that ranking is a fixed handful of numpy calls for any n."""
 
     matrix: np.ndarray  # F x G, 1 where column j belongs to group g
-    names: tuple[str, ...]  # F column names, then one bare field name per categorical group
+    names: tuple[str, ...]  # F column names, then one bare field name per field
     group_column: np.ndarray  # G: the name index of a single-column group, -1 for a field
-    field_columns: tuple[tuple[int, np.ndarray, int], ...]  # (group, its columns, its bare name)
+    group_field: np.ndarray  # G: the field's position for a field group, -1 otherwise
+    onehot_columns: np.ndarray  # the fields' columns, field after field
+    field_starts: np.ndarray  # where each field's columns start in onehot_columns
+    field_bare: np.ndarray  # per field: the name index of the bare field name
 
 
 @lru_cache(maxsize=16)
@@ -167,6 +172,7 @@ def _groups(feature_names: tuple[str, ...]) -> _Groups:
     names = list(feature_names)
     group_of: list[int] = []
     group_column: list[int] = []
+    group_field: list[int] = []
     fields: dict[str, list[int]] = {}
     field_group: dict[str, int] = {}
     for j, name in enumerate(names):
@@ -175,18 +181,29 @@ def _groups(feature_names: tuple[str, ...]) -> _Groups:
             if field not in field_group:
                 field_group[field] = len(group_column)
                 group_column.append(-1)
+                group_field.append(len(fields))
+                fields[field] = []
             group_of.append(field_group[field])
-            fields.setdefault(field, []).append(j)
+            fields[field].append(j)
         else:
             group_of.append(len(group_column))
             group_column.append(j)
+            group_field.append(-1)
     matrix = np.zeros((len(names), len(group_column)), dtype=np.float32)
     matrix[np.arange(len(names)), group_of] = 1.0
-    field_columns = []
-    for field, cols in fields.items():
-        field_columns.append((field_group[field], np.asarray(cols), len(names)))
-        names.append(field)
-    return _Groups(matrix, tuple(names), np.asarray(group_column), tuple(field_columns))
+    onehot = [j for cols in fields.values() for j in cols]
+    starts = np.cumsum([0] + [len(cols) for cols in fields.values()])[:-1]
+    bare = np.arange(len(names), len(names) + len(fields))
+    names += list(fields)
+    return _Groups(
+        matrix=matrix,
+        names=tuple(names),
+        group_column=np.asarray(group_column),
+        group_field=np.asarray(group_field),
+        onehot_columns=np.asarray(onehot, dtype=np.intp),
+        field_starts=np.asarray(starts, dtype=np.intp),
+        field_bare=bare,
+    )
 
 
 @dataclass(frozen=True)
@@ -227,7 +244,9 @@ def rank_factors(
     c = np.asarray(contribs, dtype=np.float32)
     n_features = len(feature_names)
     if c.ndim != 2 or c.shape[1] not in (n_features, n_features + 1):
-        raise ValueError(f"contributions of shape {c.shape} do not match {n_features} feature names")
+        raise ValueError(
+            f"contributions of shape {c.shape} do not match {n_features} feature names"
+        )
     groups = _groups(tuple(feature_names))
     grouped = c[:, :n_features] @ groups.matrix  # n x G
     n, g = grouped.shape
@@ -246,19 +265,25 @@ def rank_factors(
     order = np.argsort(np.take_along_axis(key, top, axis=1), axis=1)[:, ::-1]
     top = np.take_along_axis(top, order, axis=1)
     values = np.take_along_axis(grouped, top, axis=1)
-    features = groups.group_column[top].astype(np.int32)
-    if groups.field_columns:
-        for group, cols, bare in groups.field_columns:
-            at = top == group
-            if not at.any():
-                continue
-            if x is None:
-                features[at] = bare
-                continue
-            block = np.asarray(x)[:, cols]
-            held = np.where(block.max(axis=1) > 0, cols[np.argmax(block, axis=1)], bare)
-            features[at] = np.broadcast_to(held[:, None], top.shape)[at]
-    return FactorTable(features=features, contributions=values.astype(np.float32), names=groups.names)
+    features = groups.group_column[top]
+    if len(groups.field_bare):
+        # Per row and field, the name index of the level it holds (the bare field if none):
+        # one-hot values times (column + 1), maximum per field, minus one.
+        if x is None:
+            held = np.broadcast_to(groups.field_bare, (n, len(groups.field_bare)))
+        else:
+            cols = groups.onehot_columns
+            marked = np.asarray(x)[:, cols] * (cols + 1).astype(np.float32)
+            held = np.maximum.reduceat(marked, groups.field_starts, axis=1).astype(np.intp) - 1
+            held = np.where(held < 0, groups.field_bare, held)
+        field_at = groups.group_field[top]
+        level = np.take_along_axis(held, np.maximum(field_at, 0), axis=1)
+        features = np.where(field_at >= 0, level, features)
+    return FactorTable(
+        features=features.astype(np.int32),
+        contributions=values.astype(np.float32),
+        names=groups.names,
+    )
 
 
 def top_factors(

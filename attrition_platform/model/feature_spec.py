@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -117,10 +118,20 @@ def level_medians(columns: Mapping[str, Any]) -> dict[str, float]:
     return {str(lv): float(np.median(income[levels == lv])) for lv in np.unique(levels)}
 
 
+@lru_cache(maxsize=32)
+def _income_lookup(medians: tuple[tuple[str, float], ...]) -> np.ndarray:
+    """Reference income per job level 0-5 (the overall median for a level without one); cached,
+    as serving derives it for every single request with the same bundle."""
+    known = dict(medians)
+    overall = float(np.median(list(known.values()))) if known else 1.0
+    lookup = np.array([known.get(str(lv), overall) for lv in range(0, 6)], dtype=np.float64)
+    lookup.setflags(write=False)
+    return lookup
+
+
 def income_vs_level(columns: Mapping[str, Any], medians: Mapping[str, float]) -> np.ndarray:
     levels = np.asarray(columns["JobLevel"], dtype=np.int64)
-    overall = float(np.median(list(medians.values()))) if medians else 1.0
-    lookup = np.array([medians.get(str(lv), overall) for lv in range(0, 6)], dtype=np.float64)
+    lookup = _income_lookup(tuple(medians.items()))
     ref = lookup[np.clip(levels, 0, 5)]
     return _num(columns, "MonthlyIncome") / np.maximum(ref, 1.0)
 
@@ -214,7 +225,8 @@ class FeatureSpec:
         raw = np.array([[r[name] for name in self.numeric] for r in rows], dtype=np.float64)
         raw = raw.reshape(len(rows), n_num)
         out[:, :n_num] = raw
-        derived = all_derived({name: raw[:, j] for j, name in enumerate(self.numeric)}, self.income_level_medians)
+        by_name = {name: raw[:, j] for j, name in enumerate(self.numeric)}
+        derived = all_derived(by_name, self.income_level_medians)
         for j, name in enumerate(self.derived):
             out[:, n_num + j] = derived[name]
         onehot = self._onehot_index()

@@ -278,11 +278,12 @@ class _CategoryRule:
     @classmethod
     def of(cls, name: str, vocabulary: Sequence[str], nullable: bool, unseen: str) -> _CategoryRule:
         col = COLUMNS.get(name)
+        described = col.describe() if col is not None else "a known category"
         return cls(
             known=frozenset(vocabulary),
             domain=frozenset(col.categories) if col is not None else frozenset(),
             domain_grows=col is None or name in OPEN_CATEGORIES,
-            outside=f"outside the domain ({col.describe() if col is not None else 'a known category'})",
+            outside=f"outside the domain ({described})",
             nullable=nullable,
             unseen=unseen,
         )
@@ -386,8 +387,10 @@ def _validate_records(records: Sequence[Any], spec: FeatureSpec, unseen: str) ->
         (name, col, col is None or col.kind == "int", name in nullable)
         for name, col in ((n, COLUMNS.get(n)) for n in spec.numeric)
     ]
-    rules = [(name, _CategoryRule.of(name, spec.vocabularies[name], name in nullable, unseen))
-             for name in spec.categorical]
+    rules = [
+        (name, _CategoryRule.of(name, spec.vocabularies[name], name in nullable, unseen))
+        for name in spec.categorical
+    ]
     valid = np.ones(len(records), dtype=bool)
     errors: list[RowError] = []
     rows: list[dict[str, Any]] = []
