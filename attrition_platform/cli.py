@@ -270,6 +270,11 @@ def _publish_for_serving(p: Any) -> str:
         return f"model {name} already published at {uri}"
     t = time.perf_counter()
     bundle = ModelBundle.from_mlflow(registry.model_uri(name), registry.tracking_uri)
+    # The holdout metrics are tags of the version (set by model_evaluation after training):
+    # carry them into the published metadata so `GET /v1/model` can show them.
+    tested = {k[len("test_"):]: float(v) for k, v in (version.tags or {}).items() if k.startswith("test_")}
+    if tested:
+        bundle.metadata["evaluation_metrics"] = tested
     _, rows = publish(bundle, name, uri, str(p.lake), promoted_by="attrition demo",
                       reason="the demo's model (no promotion gate yet)")
     typer.echo(f"published model {name} and {rows} cached scores to {uri} in {time.perf_counter() - t:.1f}s")

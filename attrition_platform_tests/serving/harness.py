@@ -47,7 +47,11 @@ def free_port() -> int:
 def make_bundle(seed: int = 1, rounds: int = 60) -> ModelBundle:
     train, y_train = learnable(1500, seed)
     val, y_val = learnable(500, seed + 100)
-    return train_xgboost(train, y_train, val, y_val, RecipeParams(max_rounds=rounds))
+    bundle = train_xgboost(train, y_train, val, y_val, RecipeParams(max_rounds=rounds))
+    # What the candidate_model asset adds to every bundle it trains.
+    bundle.metadata["delta_versions"] = {"employee_features": 3, "hris_terminations": 3, "training_set": 0}
+    bundle.metadata["validation_metrics"] = {"pr_auc": 0.41, "roc_auc": 0.78}
+    return bundle
 
 
 def write_snapshot(lake_root: Path, day: dt.date = SNAPSHOT, n: int = EMPLOYEES, seed: int = 11) -> pd.DataFrame:

@@ -181,6 +181,8 @@ def test_model_health_readiness_and_metrics(stack: Stack) -> None:
     assert model["model_version"] == "1" and model["source"] == "live"
     assert model["promoted_by"] == "test" and model["published_at"]
     assert model["threshold"] > 0 and set(model["risk_bands"]) == {"low", "medium", "high"}
+    assert model["metrics"]["validation"]["pr_auc"] > 0  # the numbers the model was chosen on
+    assert model["training_data_versions"]  # which Delta versions it learned from (time travel)
     assert model["fallback_scores"] > 0 and model["feature_snapshot"].startswith("2026-10-01")
     assert health.status_code == 200 and ready.status_code == 200 and ready.json()["mode"] == "live"
     for name in ('attrition_predictions_total{risk_band=', 'source="live"', "attrition_model_info{",

@@ -127,3 +127,20 @@ def test_no_model_ever_loaded_answers_cached_at_once_then_goes_live_when_one_is_
             publish(second, "2", stack.settings.serving_uri, stack.settings.lake_root, promoted_by="test", reason="fix")
             wait_until(lambda: c.get("/v1/employees/3/risk").json()["source"] == "live", what="recovery")
             assert c.get("/v1/model").json()["model_version"] == "2"
+
+
+def test_the_employee_index_follows_a_new_feature_snapshot(tmp_path: Path, bundles) -> None:
+    import datetime as dt
+
+    from attrition_platform_tests.serving.harness import EMPLOYEES, write_snapshot
+
+    first, _ = bundles
+    with running(tmp_path / "home", publish_model=first) as stack:
+        newcomer = EMPLOYEES + 1
+        with stack.client() as c:
+            assert c.get(f"/v1/employees/{newcomer}/risk").status_code == 404
+            write_snapshot(Path(stack.settings.lake_root), dt.date(2026, 11, 1), n=EMPLOYEES + 1, seed=12)
+            wait_until(lambda: c.get("/v1/model").json()["feature_snapshot"].startswith("2026-11-01"),
+                       what="the new snapshot")
+            r = c.get(f"/v1/employees/{newcomer}/risk")
+    assert r.status_code == 200 and r.json()["employee_id"] == newcomer
