@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar import Litestar, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
@@ -37,7 +37,6 @@ from serving.schemas import (
     EmployeeId,
     EmployeeInput,
     Factor,
-    FieldError,
     Health,
     ModelInfo,
     Prediction,

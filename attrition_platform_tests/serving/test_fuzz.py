@@ -3,7 +3,6 @@ allows or forbids may produce a 5xx, and every response must match the documente
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import schemathesis

@@ -5,13 +5,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import httpx
 import pytest
 
-from attrition_platform.contracts.published import publish_bundle, read_pointer, store_from_uri
+from attrition_platform.contracts.published import read_pointer, store_from_uri
 from attrition_platform.publication import publish
 from attrition_platform_tests.serving.harness import make_bundle, running, wait_until
-from serving import metrics
 
 
 @pytest.fixture(scope="module")

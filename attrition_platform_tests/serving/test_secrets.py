@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from attrition_platform_tests.loopback import json_server
 from attrition_platform_tests.serving.pki import make_ca_and_server_cert
 from attrition_platform_tests.serving.vault_server import ROOT_TOKEN, vault_server  # noqa: F401
 from serving.auth import AuthSettings, Authenticator
@@ -159,43 +157,25 @@ def token_review_api() -> Iterator[dict[str, Any]]:
     """
     state: dict[str, Any] = {"jwt": None, "reviews": []}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state["reviews"].append({"path": self.path, "body": body})
-            ok = body.get("spec", {}).get("token") == state["jwt"]
-            review = {
-                "apiVersion": "authentication.k8s.io/v1",
-                "kind": "TokenReview",
-                "status": {
-                    "authenticated": ok,
-                    "user": {
-                        "username": f"system:serviceaccount:{K8S_NAMESPACE}:{K8S_ACCOUNT}",
-                        "uid": "sa-uid-1",
-                        "groups": ["system:serviceaccounts"],
-                    } if ok else {},
-                },
-            }
-            data = json.dumps(review).encode()
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def respond(method: str, path: str, body: Any) -> tuple[int, Any]:
+        state["reviews"].append({"path": path, "body": body})
+        ok = (body or {}).get("spec", {}).get("token") == state["jwt"]
+        return 201, {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "status": {
+                "authenticated": ok,
+                "user": {
+                    "username": f"system:serviceaccount:{K8S_NAMESPACE}:{K8S_ACCOUNT}",
+                    "uid": "sa-uid-1",
+                    "groups": ["system:serviceaccounts"],
+                } if ok else {},
+            },
+        }
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    state["url"] = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with json_server(respond) as base:
+        state["url"] = base
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _service_account_jwt() -> str:
