@@ -5,6 +5,8 @@ of the same model, under a real load generator (wrk), side by side in one run on
     .venv/bin/python benchmarks/serving.py                    # 10 s per run (~4 min in all)
     .venv/bin/python benchmarks/serving.py --quick            # 3 s per run
     .venv/bin/python benchmarks/serving.py --duration 20 --json results.json --keep
+    .venv/bin/python benchmarks/serving.py --service-python /tmp/serving-venv/bin/python
+                                        # our service from a serving-only install (README)
 
 What runs (each server in its own process group, started by this script and stopped by it on
 exit, Ctrl+C and errors alike):
