@@ -30,7 +30,6 @@ from attrition_platform.contracts.audit_logs import (
 from serving import metrics
 
 log = logging.getLogger("attrition.serving")
-_STOP = object()
 
 
 @dataclass
@@ -45,6 +44,7 @@ class AuditWriter:
     def __post_init__(self) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=self.queue_size)
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self._closing = False
         self._last_drop_log = 0.0
         self._writers: dict[str, Callable[[str, Sequence[Any], dict[str, str] | None], int]] = {
@@ -54,6 +54,7 @@ class AuditWriter:
 
     def start(self) -> None:
         ensure_log_tables(self.lake_root, self.storage_options)
+        metrics.AUDIT_QUEUE_DEPTH.set_function(self._queue.qsize)  # read at scrape time
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
@@ -68,7 +69,6 @@ class AuditWriter:
         except queue.Full:
             self._drop(table, "queue_full", 1)
             return False
-        metrics.AUDIT_QUEUE_DEPTH.set(self._queue.qsize())
         return True
 
     def write_now(self, record: ActionRecord) -> None:
@@ -86,7 +86,7 @@ class AuditWriter:
         self._closing = True
         if self._thread is None:
             return 0
-        self._queue.put(_STOP)
+        self._stop.set()
         self._thread.join(timeout)
         lost = 0
         if self._thread.is_alive():  # the lake is down: count what is still queued
@@ -95,37 +95,28 @@ class AuditWriter:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is not _STOP:
-                    self._drop(item[0], "shutdown", 1)
-                    lost += 1
+                self._drop(item[0], "shutdown", 1)
+                lost += 1
         return lost
 
     # -- the writer thread -------------------------------------------------------------------
     def _run(self) -> None:
-        stop = False
-        while not stop:
+        # Sleep a flush interval, then take everything queued: the thread wakes once per
+        # interval, not once per record (a wake per request costs the request path ~0.3 ms of
+        # GIL handovers). close() sets the event, which ends the sleep at once.
+        while True:
+            stopping = self._stop.wait(self.flush_seconds)
             batch: list[tuple[str, Any]] = []
-            deadline = time.monotonic() + self.flush_seconds
-            while len(batch) < self.batch_size:
+            while True:
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
-                    stop = True
-                    # drain what is left without waiting
-                    while True:
-                        try:
-                            rest = self._queue.get_nowait()
-                        except queue.Empty:
-                            break
-                        if rest is not _STOP:
-                            batch.append(rest)
-                    break
                 batch.append(item)
-            metrics.AUDIT_QUEUE_DEPTH.set(self._queue.qsize())
             if batch:
-                self._write(batch, final=stop)
+                self._write(batch, final=stopping)
+            if stopping:
+                return
 
     def _write(self, batch: list[tuple[str, Any]], final: bool) -> None:
         by_table: dict[str, list[Any]] = {}

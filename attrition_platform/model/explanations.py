@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
 import xgboost as xgb
@@ -218,9 +218,9 @@ class FactorTable:
     contributions: np.ndarray  # n x k float32
     names: tuple[str, ...]
 
-    @cached_property
+    @property
     def labels(self) -> tuple[str, ...]:
-        return tuple(factor_label(n) for n in self.names)
+        return _labels(self.names)
 
     def rows(self) -> list[list[Factor]]:
         """Factor objects per row; factors with a contribution of exactly 0 (a feature no tree
@@ -230,6 +230,40 @@ class FactorTable:
             [Factor(names[j], labels[j], c) for j, c in zip(idx, vals, strict=True) if c != 0.0]
             for idx, vals in zip(self.features.tolist(), self.contributions.tolist(), strict=True)
         ]
+
+
+@lru_cache(maxsize=32)
+def _labels(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Labels per name tuple, made once per model (not once per request)."""
+    return tuple(factor_label(n) for n in names)
+
+
+def _rank_one(grouped: np.ndarray, groups: _Groups, k: int, x: np.ndarray | None) -> FactorTable:
+    """`rank_factors` for a single row in plain Python: the vectorised path's dozen numpy calls
+    cost more than the work for one row (same order, same ties, same level naming)."""
+    values = grouped[0].tolist()
+    g = len(values)
+    top = sorted(range(g), key=lambda j: (-abs(values[j]), j))[:k]
+    features = []
+    for j in top:
+        feature = int(groups.group_column[j])
+        field = int(groups.group_field[j])
+        if field >= 0:
+            feature = int(groups.field_bare[field])
+            if x is not None:
+                start = int(groups.field_starts[field])
+                end = int(groups.field_starts[field + 1]) if field + 1 < len(groups.field_starts) else len(groups.onehot_columns)
+                row = np.asarray(x)[0]
+                for col in groups.onehot_columns[start:end].tolist():
+                    if row[col] != 0:
+                        feature = col
+                        break
+        features.append(feature)
+    return FactorTable(
+        features=np.asarray([features], dtype=np.int32).reshape(1, len(features)),
+        contributions=np.asarray([[values[j] for j in top]], dtype=np.float32).reshape(1, len(top)),
+        names=groups.names,
+    )
 
 
 def rank_factors(
@@ -251,6 +285,8 @@ def rank_factors(
     grouped = c[:, :n_features] @ groups.matrix  # n x G
     n, g = grouped.shape
     k = max(0, min(int(k), g))
+    if n == 1:
+        return _rank_one(grouped, groups, k, x)
     # One sortable key per (row, group): |contribution| as its float32 bit pattern (ordered like
     # the value for non-negative floats) above the reversed group index, so equal sizes rank the
     # earlier group first whatever order the partition leaves them in.

@@ -111,6 +111,10 @@ def test_vectorised_ranking_matches_a_row_by_row_reference() -> None:
         got = [table.names[j] for j in table.features[i]]
         assert got == [groups[g][0] for g in expected], i
         assert np.allclose(table.contributions[i], [groups[g][1] for g in expected], atol=1e-6)
+        # One row alone takes the plain-Python path (what a live request uses): same answer.
+        alone = ex.rank_factors(contribs[i : i + 1], names, 4, x=x[i : i + 1])
+        assert [alone.names[j] for j in alone.features[0]] == got, i
+        assert np.array_equal(alone.contributions[0], table.contributions[i]), i
 
 
 def test_contributions_of_a_wrong_width_are_refused() -> None:
