@@ -418,6 +418,7 @@ def serve(
     """Serve live predictions for the HR portal from this data directory's published model."""
     p = _prepare_home()
     os.environ["ATTRITION_HOME"] = str(p.home)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before xgboost loads: see serving/__main__.py
     from serving.server import Listen, serve as run_server
 
     listen = Listen(host, port, str(tls_cert) if tls_cert else None, str(tls_key) if tls_key else None)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from serving.config import startup_errors
-from serving.server import listen_from_env, serve
+# One OpenMP thread unless told otherwise, set before xgboost loads: a request scores one row,
+# and idle OpenMP workers spinning between requests cost more CPU than the scoring itself.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from serving.config import startup_errors  # noqa: E402
+from serving.server import listen_from_env, serve  # noqa: E402
 
 
 def main() -> int:
