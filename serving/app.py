@@ -36,7 +36,6 @@ from serving.schemas import (
     BatchResponse,
     EmployeeId,
     EmployeeInput,
-    Factor,
     Health,
     ModelInfo,
     Prediction,
@@ -207,9 +206,7 @@ def cached_score(request: Request, employee_id: EmployeeId) -> Prediction:
     hit = service.cached_score(employee_id)
     if hit is None:
         raise NotFoundException(detail="no nightly score for this employee")
-    factors = [Factor(f, lbl, round(float(c), 6), "raises" if c >= 0 else "lowers") for f, lbl, c in hit.top_factors]
-    return Prediction("", employee_id, round(float(hit.probability), 6), hit.risk_band, hit.model_version,
-                      "cached", factors, hit.scored_at)
+    return service.answer_cached(hit, _caller(request))
 
 
 @post("/v1/actions", sync_to_thread=True, opt={"scope": ACTIONS}, tags=["actions"],

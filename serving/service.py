@@ -199,9 +199,8 @@ class Service:
             self._log_prediction(pred, caller, records[i], p)
 
     def cached_outcome(self, employee_id: int | None, caller: str) -> Outcome:
-        hit: CachedScore | None = None
-        if employee_id is not None and self.cached.index is not None:
-            hit = self.cached.index.get(employee_id)
+        """The nightly score as the answer (fallback mode); 503 when there is none to give."""
+        hit = self.cached_score(employee_id) if employee_id is not None else None
         if hit is None:
             why = self.availability.reason or "no model is loaded"
             detail = "live scoring is unavailable"
@@ -210,13 +209,18 @@ class Service:
             else:
                 detail += " and this employee has no cached score"
             raise LiveUnavailable(f"{detail} ({why})", self.availability.retry_after())
+        return Outcome(prediction=self.answer_cached(hit, caller))
+
+    def answer_cached(self, hit: CachedScore, caller: str) -> Prediction:
+        """A cached score as an answer: counted, logged (who looked at whose score) and given
+        a prediction id like a live one, so an action can refer to it."""
         pred = Prediction(
-            new_id(), employee_id, round(float(hit.probability), 6), hit.risk_band, hit.model_version,
+            new_id(), hit.employee_id, round(float(hit.probability), 6), hit.risk_band, hit.model_version,
             "cached", _cached_factors(hit.top_factors), hit.scored_at,
         )
         metrics.PREDICTIONS.labels(pred.risk_band, "cached").inc()
         self._log_prediction(pred, caller, None, float(hit.probability))
-        return Outcome(prediction=pred)
+        return pred
 
     def cached_score(self, employee_id: int) -> CachedScore | None:
         if self.cached.index is None or self.employees.is_opted_out(employee_id):

@@ -90,6 +90,10 @@ def test_unknown_employee_is_404_and_cached_score_endpoint_answers(stack: Stack)
         assert r.status_code == 200 and r.json()["source"] == "cached"
         assert abs(r.json()["probability"] - _export(stack).get(3).probability) < 1e-6
         assert c.get("/v1/scores/999999").status_code == 404
+    stack.stop()  # reading someone's cached score is logged like a prediction
+    log = read_log(stack.settings.lake_root, PREDICTION_LOG)
+    row = log["prediction_id"].index(r.json()["prediction_id"])
+    assert (log["employee_id"][row], log["source"][row], log["inputs"][row]) == (3, "cached", None)
 
 
 def test_batch_answers_row_by_row_and_enforces_its_maximum(tmp_path: Path, bundle) -> None:
