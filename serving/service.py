@@ -12,13 +12,14 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from attrition_platform.contracts.audit_logs import ActionRecord, PredictionRecord
+from attrition_platform.contracts.audit_logs import ActionRecord, PredictionRecord, find_prediction
 from attrition_platform.contracts.fallback_export import CachedScore
 from attrition_platform.contracts.published import store_from_uri
 from attrition_platform.model.scoring_input import ScoringInputError
@@ -101,6 +102,10 @@ class Service:
         )
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        # prediction id -> employee id of recent answers: an action can cite a prediction whose
+        # audit record is still queued; older ones are looked up in prediction_log.
+        self._recent: OrderedDict[str, int | None] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -228,6 +233,10 @@ class Service:
         return self.cached.index.get(employee_id)
 
     def _log_prediction(self, pred: Prediction, caller: str, inputs: dict[str, Any] | None, p: float) -> None:
+        with self._recent_lock:
+            self._recent[pred.prediction_id] = pred.employee_id
+            if len(self._recent) > RECENT_PREDICTIONS:
+                self._recent.popitem(last=False)
         self.audit.submit(
             PredictionRecord(
                 prediction_id=pred.prediction_id,
@@ -243,7 +252,19 @@ class Service:
             )
         )
 
+    def prediction_owner(self, prediction_id: str) -> tuple[bool, int | None]:
+        """(found, employee id) of a prediction this service made."""
+        with self._recent_lock:
+            if prediction_id in self._recent:
+                return True, self._recent[prediction_id]
+        return find_prediction(self.settings.lake_root, prediction_id, self.settings.storage_options)
+
     def record_action(self, caller: str, employee_id: int, prediction_id: str, action: str, reason: str) -> ActionRecord:
+        found, owner = self.prediction_owner(prediction_id)
+        if not found:
+            raise InvalidInput([FieldError("prediction_id", "does not name a prediction this service made")])
+        if owner is not None and owner != employee_id:
+            raise InvalidInput([FieldError("prediction_id", "names a prediction about another employee")])
         record = ActionRecord(
             action_id=new_id(),
             ts=dt.datetime.now(dt.UTC),
@@ -258,6 +279,7 @@ class Service:
 
 
 OPTED_OUT = "belongs to an employee who opted out of risk scoring"
+RECENT_PREDICTIONS = 100_000
 
 
 def _split(message: str) -> FieldError:

@@ -10,6 +10,7 @@ Both tables hold personal data: see docs/serving-contracts.md for retention and 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -246,3 +247,25 @@ def read_log(
             ]
         out[name] = values
     return out
+
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def find_prediction(
+    lake_root: str, prediction_id: str, storage_options: dict[str, str] | None = None
+) -> tuple[bool, int | None]:
+    """(found, employee id) of one logged prediction: lets an action be checked against the
+    prediction it cites. A scan of `prediction_log` (actions are rare, ~hundreds a day)."""
+    if not _ID.match(prediction_id):
+        raise ValueError("prediction_id: only letters, digits, '-' and '_' (at most 64)")
+    dt = DeltaTable(log_uri(lake_root, PREDICTION_LOG), storage_options=storage_options)
+    result = (
+        QueryBuilder()
+        .register("t", dt)
+        .execute(f"SELECT \"employee_id\" FROM \"t\" WHERE \"prediction_id\" = '{prediction_id}' LIMIT 1")
+        .read_all()
+    )
+    if len(result) == 0:
+        return False, None
+    return True, result["employee_id"].to_pylist()[0]

@@ -222,3 +222,21 @@ def test_endpoints_require_their_scope(stack: Stack, path, method, scopes, statu
     assert r.status_code == status, r.text
     if status == 401:
         assert r.headers.get("www-authenticate", "").lower().startswith("bearer")
+
+
+def test_an_action_must_cite_a_prediction_about_the_same_employee(tmp_path: Path, bundle) -> None:
+    home = tmp_path / "home"
+    with running(home, publish_model=bundle) as stack:
+        with stack.client() as c:
+            pred = c.get("/v1/employees/4/risk").json()["prediction_id"]
+            action = {"action": "stay_interview", "reason": "discussed workload"}
+            unknown = c.post("/v1/actions", json={**action, "employee_id": 4, "prediction_id": "f" * 32})
+            other = c.post("/v1/actions", json={**action, "employee_id": 5, "prediction_id": pred})
+    assert unknown.status_code == 422 and unknown.json()["extra"][0]["key"] == "prediction_id"
+    assert other.status_code == 422 and "another employee" in other.text
+    # After a restart the prediction is known from prediction_log, not from memory.
+    with running(home, features=stack.features) as again:
+        with again.client() as c:
+            ok = c.post("/v1/actions", json={**action, "employee_id": 4, "prediction_id": pred})
+    assert ok.status_code == 201, ok.text
+    assert read_log(again.settings.lake_root, ACTION_LOG)["prediction_id"] == [pred]
