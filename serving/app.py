@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Litestar, Request, Response, get, post
@@ -20,7 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import JSONBody
+from litestar.params import JSONBody, Parameter
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.status_codes import HTTP_201_CREATED
 
@@ -34,7 +34,6 @@ from serving.schemas import (
     BatchItem,
     BatchRequest,
     BatchResponse,
-    EmployeeId,
     EmployeeInput,
     Health,
     ModelInfo,
@@ -139,6 +138,9 @@ def _one(service: Service, request: Request, record: dict[str, Any], employee_id
 
 
 # -- routes --------------------------------------------------------------------------------------
+# Litestar checks path parameters with its own Parameter bounds, not msgspec's Meta.
+PathEmployeeId = Annotated[int, Parameter(ge=1, le=2**53, description="The HRIS EmployeeNumber.")]
+
 @post("/v1/predict", sync_to_thread=False, opt={"scope": PREDICT}, tags=["predictions"],
       summary="Score one employee given in the contract's fields", status_code=200)
 def predict(request: Request, data: JSONBody[EmployeeInput]) -> Prediction:  # type: ignore[valid-type]
@@ -154,7 +156,7 @@ def predict(request: Request, data: JSONBody[EmployeeInput]) -> Prediction:  # t
 
 @get("/v1/employees/{employee_id:int}/risk", sync_to_thread=False, opt={"scope": PREDICT},
      tags=["predictions"], summary="Score an employee by id from the latest feature snapshot")
-def employee_risk(request: Request, employee_id: EmployeeId) -> Prediction:
+def employee_risk(request: Request, employee_id: PathEmployeeId) -> Prediction:
     """The portal sends only the id: the inputs come from the latest `employee_features`
     snapshot, so no personal data crosses the wire and training and serving share one path."""
     service = _service(request)
@@ -200,7 +202,7 @@ def predict_batch(request: Request, data: JSONBody[BatchRequest]) -> BatchRespon
 
 @get("/v1/scores/{employee_id:int}", sync_to_thread=False, opt={"scope": PREDICT}, tags=["predictions"],
      summary="The nightly cached score of an employee")
-def cached_score(request: Request, employee_id: EmployeeId) -> Prediction:
+def cached_score(request: Request, employee_id: PathEmployeeId) -> Prediction:
     service = _service(request)
     _reject_opted_out(service, employee_id)
     hit = service.cached_score(employee_id)

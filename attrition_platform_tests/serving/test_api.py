@@ -240,3 +240,11 @@ def test_an_action_must_cite_a_prediction_about_the_same_employee(tmp_path: Path
             ok = c.post("/v1/actions", json={**action, "employee_id": 4, "prediction_id": pred})
     assert ok.status_code == 201, ok.text
     assert read_log(again.settings.lake_root, ACTION_LOG)["prediction_id"] == [pred]
+
+
+@pytest.mark.parametrize("path", ["/v1/employees/0/risk", "/v1/employees/-5/risk", "/v1/scores/0"])
+def test_an_employee_id_below_one_is_a_400_naming_the_parameter(stack: Stack, path: str) -> None:
+    with stack.client() as c:
+        r = c.get(path)
+    assert r.status_code == 400, r.text
+    assert r.json()["extra"][0]["key"] == "employee_id"
