@@ -123,14 +123,18 @@ def _service(request: Request) -> Service:
 def _reject_opted_out(service: Service, employee_id: int | None) -> None:
     if employee_id is not None and service.employees.is_opted_out(employee_id):
         metrics.REJECTED_INPUTS.labels("opted_out").inc()
-        raise HTTPException(status_code=403, detail=f"this employee {OPTED_OUT[8:]}")
+        raise _opted_out()
+
+
+def _opted_out() -> HTTPException:
+    return HTTPException(status_code=403, detail="this employee opted out of risk scoring: not scored, not logged")
 
 
 def _one(service: Service, request: Request, record: dict[str, Any], employee_id: int | None) -> Prediction:
     outcome = service.score([record], _caller(request), [employee_id])[0]
     if outcome.errors:
         if outcome.errors[0].problem == OPTED_OUT:
-            raise HTTPException(status_code=403, detail=f"this employee {OPTED_OUT[8:]}")
+            raise _opted_out()
         metrics.REJECTED_INPUTS.labels("domain").inc()
         raise InvalidInput(outcome.errors)
     assert outcome.prediction is not None
