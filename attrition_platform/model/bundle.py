@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from attrition_platform.model import booster_calls
+from attrition_platform.model import booster_calls, tree_shap
 from attrition_platform.model.explanations import (
     FactorTable,
     contributions,
@@ -41,8 +42,10 @@ METADATA_FILE = "metadata.json"
 ARTIFACT_PATH = "bundle"
 # Batches below this many rows are scored on one thread: a thread pool costs more than it saves.
 SMALL_BATCH = 1024
-# Rows explained per booster call: bounds the n x (F + 1) float32 contributions (~30 MB).
+# Rows explained per call: bounds the n x (F + 1) float32 contributions (~30 MB).
 EXPLAIN_CHUNK = 131_072
+_UNBUILT = object()
+_SHAP_LOCK = threading.Lock()
 
 
 class BundleError(ValueError):
@@ -74,6 +77,7 @@ class ModelBundle:
     threshold: float
     metadata: dict[str, Any] = field(default_factory=dict)
     _threads: int = field(default=-1, init=False, repr=False, compare=False)
+    _shap: Any = field(default=_UNBUILT, init=False, repr=False, compare=False)
 
     def score(
         self,
@@ -110,12 +114,13 @@ class ModelBundle:
                 bad = sorted({self.spec.feature_names[j] for j in np.flatnonzero(np.isnan(x).any(axis=0))})
                 raise ScoringInputError(f"feature(s) {', '.join(bad)} came out missing")
             threads = self._use_threads(1 if len(x) < SMALL_BATCH else scoring_threads(nthread))
-            margin = booster_calls.margin(self.booster, x)  # = inplace_predict, minus its overhead
-            probabilities[checked.valid] = self.calibration.apply(margin)
             if explain > 0:
+                margin, table = self._explain(x, explain, threads)
                 margins = np.full(checked.n_rows, np.nan)
                 margins[checked.valid] = margin
-                table = self._explain(x, explain, threads)
+            else:
+                margin = booster_calls.margin(self.booster, x)  # = inplace_predict, less overhead
+            probabilities[checked.valid] = self.calibration.apply(margin)
         elif explain > 0:
             margins = np.full(checked.n_rows, np.nan)
             table = rank_factors(
@@ -133,17 +138,38 @@ class ModelBundle:
             factor_table=table,
         )
 
-    def _explain(self, x: np.ndarray, k: int, threads: int) -> FactorTable:
-        """Top-k factors in chunks, so that a million rows never hold all n x (F + 1)
-        contributions (and their grouped copy) at once."""
+    def shap_tables(self) -> tree_shap.ShapTables | None:
+        """This booster's TreeSHAP tables, built (and checked against XGBoost) on first use;
+        None when they cannot be used, and explanations then come from XGBoost itself."""
+        if self._shap is _UNBUILT:
+            with _SHAP_LOCK:
+                if self._shap is _UNBUILT:
+                    self._shap = tree_shap.build(self.booster)
+        return self._shap
+
+    def _explain(self, x: np.ndarray, k: int, threads: int) -> tuple[np.ndarray, FactorTable]:
+        """Margins and top-k factors, in chunks so that a million rows never hold all
+        n x (F + 1) contributions (and their grouped copy) at once.
+
+        The margins come from the same pass as the contributions (the tables' reached leaves,
+        or XGBoost's own margin when there are no tables); both agree with `inplace_predict`
+        to float32 rounding, checked when the tables are built.
+        """
         names = self.spec.feature_names_cached
-        parts = []
+        tables = self.shap_tables()
+        margins, parts = [], []
         for start in range(0, len(x), EXPLAIN_CHUNK):
             part = x[start : start + EXPLAIN_CHUNK]
-            parts.append(rank_factors(contributions(self.booster, part, threads), names, k, part))
+            if tables is not None:
+                margin, contribs = tables.explain(part)
+            else:
+                margin = booster_calls.margin(self.booster, part)
+                contribs = contributions(self.booster, part, threads)
+            margins.append(margin)
+            parts.append(rank_factors(contribs, names, k, part))
         if len(parts) == 1:
-            return parts[0]
-        return FactorTable(
+            return margins[0], parts[0]
+        return np.concatenate(margins), FactorTable(
             features=np.concatenate([p.features for p in parts]),
             contributions=np.concatenate([p.contributions for p in parts]),
             names=parts[0].names,

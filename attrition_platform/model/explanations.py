@@ -241,9 +241,10 @@ def _labels(names: tuple[str, ...]) -> tuple[str, ...]:
 def _rank_one(grouped: np.ndarray, groups: _Groups, k: int, x: np.ndarray | None) -> FactorTable:
     """`rank_factors` for a single row in plain Python: the vectorised path's dozen numpy calls
     cost more than the work for one row (same order, same ties, same level naming)."""
-    values = grouped[0].tolist()
-    g = len(values)
-    top = sorted(range(g), key=lambda j: (-abs(values[j]), j))[:k]
+    row = grouped[0]
+    # A stable sort of -|c| keeps the earlier group first among equal sizes, as the batch path.
+    top = np.argsort(-np.abs(row), kind="stable")[:k].tolist()
+    values = row.tolist()
     features = []
     for j in top:
         feature = int(groups.group_column[j])

@@ -9,7 +9,7 @@ no Dagster, no per-row Python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -83,29 +83,53 @@ MONOTONE: dict[str, int] = {
 }
 
 
+@dataclass(frozen=True)
+class _Arithmetic:
+    """How the derived-feature formulas read an input and take a maximum.
+
+    The formulas are written once, against this: numpy columns for tables (training, batch
+    scoring, snapshots) and plain Python floats for one record (a live request, where a dozen
+    numpy calls on one-element arrays cost more than the rest of scoring). Both are IEEE
+    doubles doing the same operations in the same order, so the results are identical; a test
+    compares the two on many rows.
+    """
+
+    num: Callable[[Mapping[str, Any], str], Any]
+    maximum: Callable[[Any, float], Any]
+    level: Callable[[Mapping[str, Any]], Any]  # JobLevel clipped to 0-5, as lookup indexes
+
+
+ON_COLUMNS = _Arithmetic(
+    num=lambda c, n: np.asarray(c[n], dtype=np.float64),
+    maximum=np.maximum,
+    level=lambda c: np.minimum(np.maximum(np.asarray(c["JobLevel"], dtype=np.int64), 0), 5),
+)
+ON_SCALARS = _Arithmetic(
+    num=lambda c, n: float(c[n]),
+    maximum=max,
+    level=lambda c: min(max(int(c["JobLevel"]), 0), 5),
+)
+
+
 def _num(columns: Mapping[str, Any], name: str) -> np.ndarray:
-    return np.asarray(columns[name], dtype=np.float64)
+    return ON_COLUMNS.num(columns, name)
 
 
-def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a / np.maximum(b, 1.0)
-
-
-def row_derived(columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def row_derived(columns: Mapping[str, Any], on: _Arithmetic = ON_COLUMNS) -> dict[str, Any]:
     """Features computed from one employee's own fields as of the snapshot date."""
-    years = _num(columns, "YearsAtCompany")
-    total = _num(columns, "TotalWorkingYears")
+    years = on.num(columns, "YearsAtCompany")
+    total = on.num(columns, "TotalWorkingYears")
     return {
-        "tenure_ratio": _safe_div(years, total),
-        "role_tenure_ratio": _safe_div(_num(columns, "YearsInCurrentRole"), years),
-        "promotion_staleness": _safe_div(_num(columns, "YearsSinceLastPromotion"), years),
-        "manager_tenure_ratio": _safe_div(_num(columns, "YearsWithCurrManager"), years),
-        "companies_per_working_year": _safe_div(_num(columns, "NumCompaniesWorked"), total),
+        "tenure_ratio": years / on.maximum(total, 1.0),
+        "role_tenure_ratio": on.num(columns, "YearsInCurrentRole") / on.maximum(years, 1.0),
+        "promotion_staleness": on.num(columns, "YearsSinceLastPromotion") / on.maximum(years, 1.0),
+        "manager_tenure_ratio": on.num(columns, "YearsWithCurrManager") / on.maximum(years, 1.0),
+        "companies_per_working_year": on.num(columns, "NumCompaniesWorked") / on.maximum(total, 1.0),
         "satisfaction_mean": (
-            _num(columns, "JobSatisfaction")
-            + _num(columns, "EnvironmentSatisfaction")
-            + _num(columns, "RelationshipSatisfaction")
-            + _num(columns, "WorkLifeBalance")
+            on.num(columns, "JobSatisfaction")
+            + on.num(columns, "EnvironmentSatisfaction")
+            + on.num(columns, "RelationshipSatisfaction")
+            + on.num(columns, "WorkLifeBalance")
         )
         / 4.0,
     }
@@ -129,17 +153,38 @@ def _income_lookup(medians: tuple[tuple[str, float], ...]) -> np.ndarray:
     return lookup
 
 
-def income_vs_level(columns: Mapping[str, Any], medians: Mapping[str, float]) -> np.ndarray:
-    levels = np.asarray(columns["JobLevel"], dtype=np.int64)
+def income_vs_level(
+    columns: Mapping[str, Any], medians: Mapping[str, float], on: _Arithmetic = ON_COLUMNS
+) -> Any:
     lookup = _income_lookup(tuple(medians.items()))
-    ref = lookup[np.clip(levels, 0, 5)]
-    return _num(columns, "MonthlyIncome") / np.maximum(ref, 1.0)
+    ref = lookup[on.level(columns)]
+    return on.num(columns, "MonthlyIncome") / on.maximum(ref, 1.0)
 
 
-def all_derived(columns: Mapping[str, Any], medians: Mapping[str, float]) -> dict[str, np.ndarray]:
-    out = row_derived(columns)
-    out["income_vs_level"] = income_vs_level(columns, medians)
+def all_derived(
+    columns: Mapping[str, Any], medians: Mapping[str, float], on: _Arithmetic = ON_COLUMNS
+) -> dict[str, Any]:
+    out = row_derived(columns, on)
+    out["income_vs_level"] = income_vs_level(columns, medians, on)
     return out
+
+
+class _RawColumns(Mapping[str, np.ndarray]):
+    """The numeric inputs of clean records as columns of one array, sliced on demand: the
+    derived features read a handful of them, and one view per input cost more than that."""
+
+    def __init__(self, raw: np.ndarray, index: Mapping[str, int]) -> None:
+        self._raw = raw
+        self._index = index
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._raw[:, self._index[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 @dataclass
@@ -222,11 +267,21 @@ class FeatureSpec:
         """
         n_num = len(self.numeric)
         out = np.zeros((len(rows), len(self.feature_names_cached)), dtype=np.float32)
+        if len(rows) == 1:  # a live request: plain floats, no numpy call per derived feature
+            (row,) = rows
+            derived_one = all_derived(row, self.income_level_medians, ON_SCALARS)
+            out[0, : n_num + len(self.derived)] = [row[name] for name in self.numeric] + [
+                derived_one[name] for name in self.derived
+            ]
+            for cat, index in self._onehot_index():
+                j = index.get(row[cat])
+                if j is not None:
+                    out[0, j] = 1.0
+            return out
         raw = np.array([[r[name] for name in self.numeric] for r in rows], dtype=np.float64)
         raw = raw.reshape(len(rows), n_num)
         out[:, :n_num] = raw
-        by_name = {name: raw[:, j] for j, name in enumerate(self.numeric)}
-        derived = all_derived(by_name, self.income_level_medians)
+        derived = all_derived(_RawColumns(raw, self._numeric_index()), self.income_level_medians)
         for j, name in enumerate(self.derived):
             out[:, n_num + j] = derived[name]
         onehot = self._onehot_index()
@@ -243,6 +298,12 @@ class FeatureSpec:
         cached = self.__dict__.get("_feature_names")
         if cached is None:
             cached = self.__dict__["_feature_names"] = self.feature_names
+        return cached
+
+    def _numeric_index(self) -> dict[str, int]:
+        cached = self.__dict__.get("_numeric_positions")
+        if cached is None:
+            cached = self.__dict__["_numeric_positions"] = {n: j for j, n in enumerate(self.numeric)}
         return cached
 
     def _onehot_index(self) -> list[tuple[str, dict[str, int]]]:

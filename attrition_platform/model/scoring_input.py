@@ -377,20 +377,46 @@ def _validate_columns(
     )
 
 
+@dataclass(frozen=True)
+class _RecordRules:
+    """The per-field rules of record validation for one spec and policy, made once: serving
+    checks one record per request, and building the rules cost more than applying them.
+
+    Each numeric rule carries plain-float bounds for the fast path: an `int` (or a whole
+    `float` where integers are asked for) inside the bounds is taken as is; anything else
+    goes through `_number`, which gives the exact problem.
+    """
+
+    numeric: tuple[tuple[str, Column | None, bool, bool, float, float], ...]
+    categorical: tuple[tuple[str, _CategoryRule, frozenset[str]], ...]
+
+    @classmethod
+    def of(cls, spec: FeatureSpec, unseen: str) -> _RecordRules:
+        key = f"_record_rules_{unseen}"
+        cached = spec.__dict__.get(key)
+        if cached is None:
+            nullable = set(spec.nullable)
+            numeric = []
+            for name in spec.numeric:
+                col = COLUMNS.get(name)
+                low = col.low if col is not None and col.low is not None else -math.inf
+                high = col.high if col is not None and col.high is not None else math.inf
+                numeric.append((name, col, col is None or col.kind == "int", name in nullable, float(low), float(high)))
+            categorical = []
+            for name in spec.categorical:
+                rule = _CategoryRule.of(name, spec.vocabularies[name], name in nullable, unseen)
+                categorical.append((name, rule, rule.known))
+            cached = cls(numeric=tuple(numeric), categorical=tuple(categorical))
+            spec.__dict__[key] = cached
+        return cached
+
+
 def _validate_records(records: Sequence[Any], spec: FeatureSpec, unseen: str) -> ValidatedInputs:
     """`validate` for a list of records, record by record: the same value rules (`_number`,
     `_CategoryRule`) and the same errors in the same order as the column path (by row, then
     numeric inputs in spec order, then categorical ones), without a numpy array per column.
     Serving's one-employee request is the case this exists for."""
-    nullable = set(spec.nullable)
-    numeric = [
-        (name, col, col is None or col.kind == "int", name in nullable)
-        for name, col in ((n, COLUMNS.get(n)) for n in spec.numeric)
-    ]
-    rules = [
-        (name, _CategoryRule.of(name, spec.vocabularies[name], name in nullable, unseen))
-        for name in spec.categorical
-    ]
+    rules = _RecordRules.of(spec, unseen)
     valid = np.ones(len(records), dtype=bool)
     errors: list[RowError] = []
     rows: list[dict[str, Any]] = []
@@ -402,13 +428,23 @@ def _validate_records(records: Sequence[Any], spec: FeatureSpec, unseen: str) ->
             continue
         clean: dict[str, Any] = {}
         ok = True
-        for name, col, integer, may_miss in numeric:
-            clean[name], problem = _number(rec.get(name, _ABSENT), col, integer, may_miss)
+        for name, col, integer, may_miss, low, high in rules.numeric:
+            v = rec.get(name, _ABSENT)
+            kind = type(v)
+            if kind is int or (kind is float and math.isfinite(v) and (not integer or v.is_integer())):
+                if low <= v <= high:
+                    clean[name] = float(v)
+                    continue
+            clean[name], problem = _number(v, col, integer, may_miss)
             if problem is not None:
                 errors.append(RowError(i, name, problem))
                 ok = False
-        for name, rule in rules:
-            clean[name], problem, is_unseen = rule.check(rec.get(name, _ABSENT))
+        for name, rule, known in rules.categorical:
+            v = rec.get(name, _ABSENT)
+            if type(v) is str and v in known:
+                clean[name] = v
+                continue
+            clean[name], problem, is_unseen = rule.check(v)
             if is_unseen:
                 counts[name] += 1
             if problem is not None:

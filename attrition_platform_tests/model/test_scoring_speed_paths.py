@@ -76,6 +76,9 @@ def test_records_and_columns_encode_to_identical_matrices(trained_bundle, unseen
     frame.loc[frame.index[3], "JobRole"] = "Data Scientist"
     frame_checked = validate(frame, bundle.spec, unseen)
     np.testing.assert_array_equal(from_records, bundle.spec.matrix(frame_checked.columns))
+    # One record alone takes the plain-float path (a live request): the same rows, to the bit.
+    alone = np.vstack([bundle.spec.records_matrix([row]) for row in checked.rows])
+    np.testing.assert_array_equal(alone, from_columns)
 
 
 def test_a_nullable_input_left_empty_encodes_alike_in_both_paths(trained_bundle) -> None:
