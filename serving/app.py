@@ -21,13 +21,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import JSONBody, Parameter
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from litestar.status_codes import HTTP_201_CREATED
 
 from attrition_platform.contract_columns import COLUMNS, KEY
 from serving import metrics
 from serving.auth import AuthError, Authenticator, Principal
 from serving.config import ServingSettings
+from serving.http_metrics import RequestMetrics
 from serving.schemas import (
     ActionRequest,
     ActionResponse,
@@ -289,10 +290,6 @@ def create_app(
     on_ready: Callable[[Service], None] | None = None,
 ) -> Litestar:
     service = service or Service(settings)
-    prometheus = PrometheusConfig(
-        app_name="attrition_serving", prefix="attrition_http", group_path=True,
-        buckets=metrics.LATENCY_BUCKETS, exclude=["/metrics"],
-    )
     openapi = OpenAPIConfig(
         title="Attrition risk API",
         version=API_VERSION,
@@ -333,7 +330,7 @@ def create_app(
             ValidationException: _validation,
             Exception: _internal,
         },
-        middleware=[prometheus.middleware],
+        middleware=[RequestMetrics],
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
         on_startup=[on_startup],

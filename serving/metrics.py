@@ -1,6 +1,6 @@
 """The service's Prometheus metrics, defined once per process.
 
-The request histogram comes from Litestar's Prometheus middleware (route template, method and
+The request metrics are in `http_metrics` (route template, method and
 status as labels, so an employee id never becomes a label value); everything here is about the
 model: what it answered, from where, and how loading and auditing go. Module-level because a
 process serves one app and prometheus-client refuses to register a name twice.

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from attrition_platform.contracts.audit_logs import ActionRecord, PredictionRecord, find_prediction
 from attrition_platform.contracts.fallback_export import CachedScore
 from attrition_platform.contracts.published import store_from_uri
+from attrition_platform.model.bundle import risk_band
 from attrition_platform.model.scoring_input import ScoringInputError
 from serving import metrics
 from serving.audit import AuditWriter
@@ -187,8 +187,9 @@ class Service:
         batch = [records[i] for i in todo]
         result = live.bundle.score(batch, explain=self.settings.top_factors)
         metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
-        bands = live.bundle.band(np.nan_to_num(result.probabilities))
-        by_row = result.errors_by_row()
+        probabilities = result.probabilities.tolist()
+        threshold = live.bundle.threshold
+        by_row = result.errors_by_row() if result.errors else {}
         ts = now_iso()
         for j, i in enumerate(todo):
             if not result.valid[j]:
@@ -196,9 +197,10 @@ class Service:
                 outcomes[i] = Outcome(errors=problems)
                 metrics.REJECTED_INPUTS.labels("domain").inc()
                 continue
-            p = float(result.probabilities[j])
+            p = probabilities[j]
             factors = _factors(result.factors[j]) if result.factors is not None else []
-            pred = Prediction(new_id(), employee_ids[i], round(p, 6), str(bands[j]), live.version, "live", factors, ts)
+            band = risk_band(p, threshold)
+            pred = Prediction(new_id(), employee_ids[i], round(p, 6), band, live.version, "live", factors, ts)
             outcomes[i] = Outcome(prediction=pred)
             metrics.PREDICTIONS.labels(pred.risk_band, "live").inc()
             self._log_prediction(pred, caller, records[i], p)

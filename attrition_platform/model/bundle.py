@@ -69,6 +69,14 @@ def risk_bands(threshold: float) -> dict[str, list[float]]:
     return {"low": [0.0, threshold / 2], "medium": [threshold / 2, threshold], "high": [threshold, 1.0]}
 
 
+def risk_band(probability: float, threshold: float) -> str:
+    """The band of one probability, by the rule of `risk_bands` (what `ModelBundle.band` does
+    for arrays): serving's per-request answer, without numpy calls for one number."""
+    if probability >= threshold:
+        return "high"
+    return "medium" if probability >= threshold / 2 else "low"
+
+
 @dataclass
 class ModelBundle:
     booster: xgb.Booster

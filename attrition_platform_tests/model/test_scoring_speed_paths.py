@@ -156,3 +156,14 @@ def test_direct_margins_are_right_from_several_threads_at_once(trained_bundle) -
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(one, list(range(len(x))) * 4))
+
+
+def test_one_probabilitys_band_follows_the_same_rule_as_the_array_bands(trained_bundle) -> None:
+    from attrition_platform.model.bundle import risk_band
+
+    bundle, _ = trained_bundle
+    t = bundle.threshold
+    edges = [0.0, t / 2 - 1e-9, t / 2, t - 1e-9, t, 1.0]
+    probabilities = np.concatenate([edges, np.random.default_rng(0).random(200)])
+    assert [risk_band(p, t) for p in probabilities.tolist()] == bundle.band(probabilities).tolist()
+    assert [risk_band(p, t) for p in edges] == ["low", "low", "medium", "medium", "high", "high"]
