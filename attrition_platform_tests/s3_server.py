@@ -1,9 +1,10 @@
-"""A real S3 API on loopback for the s3:// tests: moto in server mode (test extra), in a thread.
+"""A real S3 API on loopback for the s3:// tests: moto in server mode (test extra), one process
+per test session (per xdist worker).
 
 Real HTTP, real SigV4 signing, real S3 error codes — the store and deltalake talk to it exactly
 as they would to AWS or MinIO. Two things to know:
-- moto keeps its state per process, not per server: every test makes its own bucket
-  (`new_bucket`), so tests never see each other's objects.
+- the server lives for the whole session: every test makes its own bucket (`new_bucket`), so
+  tests never see each other's objects.
 - moto accepts any credentials until told otherwise; `enforced_credentials()` creates an IAM
   user allowed s3:*, switches credential checking on for the block and off again after it, so
   a test can prove which credentials a client used.
@@ -14,35 +15,87 @@ Use the fixtures by importing them into the test module:
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import logging
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 REGION = "us-east-1"
 ANY_KEY_ID = "testing-key-id"  # accepted while moto does not check credentials
 ANY_SECRET = "testing-secret"  # noqa: S105 - a throwaway value for the test server
+_START_ATTEMPTS = 3
+_READY_SECONDS = 30.0
+
+
+def _healthy(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()  # moto stops on plain SIGTERM
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
-    """The endpoint URL (http://127.0.0.1:PORT) of a moto S3 server for this test session."""
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
+    """The endpoint URL (http://127.0.0.1:PORT) of a moto S3 server for this test session.
+
+    A separate process, not moto's in-process ThreadedMotoServer: some deltalake calls
+    (DeltaTable.is_deltatable) block while holding the GIL, and a server thread in the same
+    interpreter could then never answer them.
+    """
+    if importlib.util.find_spec("moto") is None:
         pytest.fail("moto[server] (test extra) is not installed: no S3 API to test against")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    last_log = ""
+    with tempfile.TemporaryDirectory(prefix="attrition-moto-") as tmp:
+        for attempt in range(_START_ATTEMPTS):
+            port = _free_port()
+            endpoint = f"http://127.0.0.1:{port}"
+            log_path = Path(tmp) / f"moto-{attempt}.log"
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", "from moto.server import main; main()",
+                     "-H", "127.0.0.1", "-p", str(port)],
+                    stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
+                )
+            deadline = time.monotonic() + _READY_SECONDS
+            while time.monotonic() < deadline and proc.poll() is None:
+                if _healthy(endpoint):
+                    try:
+                        yield endpoint
+                    finally:
+                        _stop(proc)
+                    return
+                time.sleep(0.05)
+            _stop(proc)
+            last_log = log_path.read_text(errors="replace")[-2000:]
+    pytest.fail(f"moto server not healthy after {_START_ATTEMPTS} tries:\n{last_log}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def s3_options(endpoint: str, key_id: str = ANY_KEY_ID, secret: str = ANY_SECRET) -> dict[str, str]:
