@@ -128,3 +128,65 @@ def test_a_service_configured_through_vault_reads_s3_and_verifies_tokens_with_va
     assert model.json()["model_version"] == "1"
     assert audit["prediction_id"] == [risk.json()["prediction_id"]]
     assert audit["caller"] == ["hr-manager-9"]
+
+
+# -- how the Vault credentials combine with the AWS_* environment -------------------------------
+ENV_OPTIONS = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "eu-west-1",
+               "AWS_ACCESS_KEY_ID": "env-key", "AWS_SECRET_ACCESS_KEY": "env-secret",
+               "AWS_SESSION_TOKEN": "env-session"}
+
+
+def _vault_source(monkeypatch: pytest.MonkeyPatch, addr: str, secret: dict[str, str]) -> Any:
+    from serving.secrets import secret_source_from_env
+
+    path = f"attrition/serving-{uuid.uuid4().hex[:8]}"
+    hvac.Client(url=addr, token=ROOT_TOKEN).secrets.kv.v2.create_or_update_secret(
+        path, secret=secret, mount_point="secret")
+    for name, value in {"VAULT_ADDR": addr, "VAULT_TOKEN": ROOT_TOKEN, "VAULT_SECRET_PATH": path}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("VAULT_AUTH_METHOD", raising=False)
+    return secret_source_from_env()
+
+
+def test_a_vault_key_pair_replaces_all_three_environment_credentials(
+    monkeypatch: pytest.MonkeyPatch, vault_server: str  # noqa: F811
+) -> None:
+    from serving.secrets import with_object_store_credentials
+
+    source = _vault_source(monkeypatch, vault_server, {"aws_access_key_id": "vault-key",
+                                                       "aws_secret_access_key": "vault-secret"})
+    merged = with_object_store_credentials(ENV_OPTIONS, source)
+    # The environment's session token belongs to the environment's keys: it is dropped.
+    assert merged == {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "eu-west-1",
+                      "AWS_ACCESS_KEY_ID": "vault-key", "AWS_SECRET_ACCESS_KEY": "vault-secret"}
+    with_token = _vault_source(monkeypatch, vault_server, {
+        "aws_access_key_id": "k", "aws_secret_access_key": "s", "aws_session_token": "t"})
+    assert with_object_store_credentials(ENV_OPTIONS, with_token)["AWS_SESSION_TOKEN"] == "t"
+
+
+def test_a_vault_secret_without_object_store_keys_leaves_the_environment_ones(
+    monkeypatch: pytest.MonkeyPatch, vault_server: str  # noqa: F811
+) -> None:
+    from serving.secrets import EnvSecrets, with_object_store_credentials
+
+    source = _vault_source(monkeypatch, vault_server, {"jwt_public_key": "not used here"})
+    assert with_object_store_credentials(ENV_OPTIONS, source) == ENV_OPTIONS
+    assert with_object_store_credentials(ENV_OPTIONS, EnvSecrets()) == ENV_OPTIONS
+
+
+@pytest.mark.parametrize(
+    ("held", "named"),
+    [({"aws_access_key_id": "AKIA-HALF-OF-A-PAIR"}, "aws_secret_access_key"),
+     ({"aws_secret_access_key": "secret-half-of-a-pair"}, "aws_access_key_id"),
+     ({"aws_session_token": "lonely-session-token"}, "aws_session_token")],
+)
+def test_an_incomplete_key_pair_in_vault_is_refused_naming_the_secret_not_its_value(
+    monkeypatch: pytest.MonkeyPatch, vault_server: str, held: dict[str, str], named: str  # noqa: F811
+) -> None:
+    from serving.secrets import SecretError, with_object_store_credentials
+
+    source = _vault_source(monkeypatch, vault_server, held)
+    with pytest.raises(SecretError, match=named) as info:
+        with_object_store_credentials(ENV_OPTIONS, source)
+    assert not any(value in str(info.value) for value in held.values())
+    assert source.location in str(info.value)
