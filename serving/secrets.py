@@ -271,7 +271,9 @@ def with_object_store_credentials(options: dict[str, str], source: SecretSource)
         return dict(options)
     if not key_id or not secret_key:
         missing = "aws_access_key_id" if not key_id else "aws_secret_access_key"
-        raise SecretError(f"secret {missing} is missing at {source.location} (the other key of the pair is there)")
+        raise SecretError(
+            f"secret {missing} is missing at {source.location} (the other key of the pair is there)"
+        )
     merged = {k: v for k, v in options.items() if k not in CREDENTIALS}
     merged[ACCESS_KEY_ID] = key_id
     merged[SECRET_ACCESS_KEY] = secret_key

@@ -58,7 +58,9 @@ class S3Store:
     """A bucket prefix as the `Store` of published.py; `client` is any boto3-compatible S3
     client (get_object, put_object, list_objects_v2 and its paginator)."""
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "", *, page_size: int = LIST_PAGE_SIZE) -> None:
+    def __init__(
+        self, client: Any, bucket: str, prefix: str = "", *, page_size: int = LIST_PAGE_SIZE
+    ) -> None:
         self.client = client
         self.bucket = bucket
         prefix = prefix.strip("/")
@@ -135,7 +137,8 @@ class S3Store:
         if code is not None:
             return f"S3 answered {code}"
         if kind == "NoCredentialsError":
-            return f"no credentials found ({ACCESS_KEY_ID}/{SECRET_ACCESS_KEY}, Vault or an instance role)"
+            return (f"no credentials found ({ACCESS_KEY_ID}/{SECRET_ACCESS_KEY}, Vault or an "
+                    "instance role)")
         if kind in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError",
                     "ReadTimeoutError", "ProxyConnectionError", "SSLError"):
             endpoint = getattr(getattr(self.client, "meta", None), "endpoint_url", "?")
