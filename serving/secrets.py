@@ -256,7 +256,8 @@ def with_object_store_credentials(options: dict[str, str], source: SecretSource)
     The key id and the secret key come as a pair, and the session token goes with them: a
     Vault pair replaces the environment's three credentials outright (an environment session
     token would not belong to Vault's keys). With no pair in Vault, or with the environment
-    source (the embedded default), `options` is returned unchanged.
+    source (the embedded default), `options` is returned unchanged. Called once at start: the
+    boto3 client and deltalake get a fixed dict, so a rotated S3 key needs a (rolling) restart.
     """
     if not isinstance(source, VaultSecrets):
         return dict(options)
