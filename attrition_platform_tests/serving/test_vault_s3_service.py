@@ -190,3 +190,35 @@ def test_an_incomplete_key_pair_in_vault_is_refused_naming_the_secret_not_its_va
         with_object_store_credentials(ENV_OPTIONS, source)
     assert not any(value in str(info.value) for value in held.values())
     assert source.location in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("vault_secret", "extra_env", "named"),
+    [
+        ({"aws_access_key_id": "AKIA-ONLY-HALF"}, {"AWS_ALLOW_HTTP": "true"}, "aws_secret_access_key"),
+        ({"aws_access_key_id": "AKIA-FULL", "aws_secret_access_key": "full-pair-secret"}, {},
+         "AWS_ALLOW_HTTP=true"),
+    ],
+)
+def test_python_m_serving_stops_with_one_line_on_unusable_object_store_settings(
+    tmp_path: Path, vault_server: str,  # noqa: F811
+    vault_secret: dict[str, str], extra_env: dict[str, str], named: str,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = f"attrition/serving-{uuid.uuid4().hex[:8]}"
+    hvac.Client(url=vault_server, token=ROOT_TOKEN).secrets.kv.v2.create_or_update_secret(
+        path, secret=vault_secret, mount_point="secret")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATTRITION_", "AWS_", "VAULT_"))}
+    env.update({
+        "ATTRITION_HOME": str(tmp_path), "ATTRITION_SERVING_URI": "s3://attrition-pub/published",
+        "ATTRITION_SERVING_PORT": str(free_port()), "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "VAULT_ADDR": vault_server, "VAULT_TOKEN": ROOT_TOKEN, "VAULT_SECRET_PATH": path, **extra_env,
+    })
+    out = subprocess.run([sys.executable, "-m", "serving"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert named in out.stderr and "Traceback" not in out.stderr
+    assert not any(value in out.stderr for value in vault_secret.values())
