@@ -66,8 +66,9 @@ def publish(
     reason: str,
     storage_options: dict[str, str] | None = None,
 ) -> tuple[Pointer, int]:
-    """Write the export, then the bundle and `CURRENT`; returns the pointer and the rows scored."""
-    store = store_from_uri(serving_uri)
+    """Write the export, then the bundle and `CURRENT`; returns the pointer and the rows scored.
+    `storage_options` (the AWS_* dict) serve the lake and an s3:// `serving_uri` alike."""
+    store = store_from_uri(serving_uri, storage_options)
     scores_key = None
     rows = 0
     scored = fallback_scores(bundle, model_version, lake_root, storage_options)

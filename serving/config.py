@@ -8,8 +8,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attrition_platform.contracts.published import default_serving_uri
+from attrition_platform.contracts.storage_options import is_remote, storage_options_from_env
+
+if TYPE_CHECKING:
+    from serving.secrets import SecretSource
 
 
 class ConfigError(ValueError):
@@ -63,24 +68,31 @@ class ServingSettings:
     audit_batch_size: int = 5000  # rows per Delta commit: one commit per flush at ~1,000 req/s
     audit_flush_seconds: float = 1.0
     environment: str = "local"
-    storage_options: dict[str, str] | None = field(default=None)
+    # The AWS_* options (contracts/storage_options.py) of the s3:// lake and published location,
+    # credentials included: kept out of repr so that logging the settings never logs a key.
+    storage_options: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def production(self) -> bool:
         return self.environment == "prod"
 
     @classmethod
-    def from_env(cls) -> "ServingSettings":
+    def from_env(cls, secrets: SecretSource | None = None) -> "ServingSettings":
+        """Settings from the environment. Object-store credentials come from `secrets` (Vault
+        when VAULT_ADDR is set; `secret_source_from_env()` when None) over the AWS_* variables,
+        and only when the lake or the published location is on S3."""
         home = _home()
         env = os.environ.get("ATTRITION_ENV", "local").strip().lower() or "local"
         lake = os.environ.get("ATTRITION_LAKE_URI") or str(home / "lake")
+        serving_uri = default_serving_uri()
         storage = None
-        if lake.startswith("s3://"):
-            keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
-                    "AWS_ALLOW_HTTP", "AWS_SESSION_TOKEN")
-            storage = {k: os.environ[k] for k in keys if os.environ.get(k)}
+        if is_remote(lake) or is_remote(serving_uri):
+            from serving.secrets import secret_source_from_env, with_object_store_credentials
+
+            source = secrets if secrets is not None else secret_source_from_env()
+            storage = with_object_store_credentials(storage_options_from_env(), source)
         return cls(
-            serving_uri=default_serving_uri(),
+            serving_uri=serving_uri,
             lake_root=lake,
             cache_dir=Path(os.environ.get("ATTRITION_SERVING_CACHE") or home / "cache" / "serving"),
             poll_seconds=_float("ATTRITION_SERVING_POLL_SECONDS", 10.0, 0.05),

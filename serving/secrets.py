@@ -3,7 +3,8 @@
 One interface, `SecretSource.get(name)`, so the service never knows where a signing key or a
 credential came from. Production reads one KV v2 secret (each of its keys is a secret name)
 and re-reads it after a TTL so a rotation in Vault reaches running pods without a restart.
-The embedded default is environment variables (ATTRITION_SECRET_<NAME>).
+The embedded default is environment variables (ATTRITION_SECRET_<NAME>; for the object store,
+the plain AWS_* variables of contracts/storage_options.py).
 
 Errors name the setting or the secret and never its value. All configuration is read from the
 environment when a source is built (documented in docs/security.md).
@@ -22,6 +23,13 @@ from typing import Any, Protocol
 import hvac
 import hvac.exceptions
 import requests
+
+from attrition_platform.contracts.storage_options import (
+    ACCESS_KEY_ID,
+    CREDENTIALS,
+    SECRET_ACCESS_KEY,
+    SESSION_TOKEN,
+)
 
 ENV_PREFIX = "ATTRITION_SECRET_"
 DEFAULT_KV_MOUNT = "secret"
@@ -231,3 +239,45 @@ def secret_source_from_env() -> SecretSource:
     if os.environ.get("VAULT_ADDR", "").strip():
         return VaultSecrets()
     return EnvSecrets()
+
+
+# -- object-store credentials -------------------------------------------------------------------
+# Secret name in Vault -> the storage option (AWS_* name) it fills.
+OBJECT_STORE_SECRETS = {
+    "aws_access_key_id": ACCESS_KEY_ID,
+    "aws_secret_access_key": SECRET_ACCESS_KEY,
+    "aws_session_token": SESSION_TOKEN,
+}
+
+
+def with_object_store_credentials(options: dict[str, str], source: SecretSource) -> dict[str, str]:
+    """`options` (the AWS_* environment) with the credentials Vault holds, if it holds any.
+
+    The key id and the secret key come as a pair, and the session token goes with them: a
+    Vault pair replaces the environment's three credentials outright (an environment session
+    token would not belong to Vault's keys). With no pair in Vault, or with the environment
+    source (the embedded default), `options` is returned unchanged. Called once at start: the
+    boto3 client and deltalake get a fixed dict, so a rotated S3 key needs a (rolling) restart.
+    """
+    if not isinstance(source, VaultSecrets):
+        return dict(options)
+    held = {name: source.get(name) for name in OBJECT_STORE_SECRETS}
+    key_id, secret_key, token = (held[n] for n in OBJECT_STORE_SECRETS)
+    if not key_id and not secret_key:
+        if token:
+            raise SecretError(
+                f"secret aws_session_token at {source.location} needs aws_access_key_id and "
+                "aws_secret_access_key beside it"
+            )
+        return dict(options)
+    if not key_id or not secret_key:
+        missing = "aws_access_key_id" if not key_id else "aws_secret_access_key"
+        raise SecretError(
+            f"secret {missing} is missing at {source.location} (the other key of the pair is there)"
+        )
+    merged = {k: v for k, v in options.items() if k not in CREDENTIALS}
+    merged[ACCESS_KEY_ID] = key_id
+    merged[SECRET_ACCESS_KEY] = secret_key
+    if token:
+        merged[SESSION_TOKEN] = token
+    return merged

@@ -18,6 +18,7 @@ from typing import Any
 
 from serving.auth import AuthSettings, Authenticator
 from serving.config import ConfigError, ServingSettings
+from serving.secrets import SecretSource, secret_source_from_env
 
 log = logging.getLogger("attrition.serving")
 GRACEFUL_SECONDS = 20  # drain in-flight requests; Kubernetes' grace period must be longer
@@ -35,14 +36,16 @@ class Listen:
         return "https" if self.tls_cert else "http"
 
 
-def build_authenticator(settings: ServingSettings) -> tuple[Authenticator, str]:
+def build_authenticator(
+    settings: ServingSettings, secrets: SecretSource | None = None
+) -> tuple[Authenticator, str]:
     """Production-style settings when any ATTRITION_AUTH_* variable is given; otherwise (and
-    only outside production) the development keys of `attrition token`."""
+    only outside production) the development keys of `attrition token`. `secrets` (default:
+    `secret_source_from_env()`) holds the verification key when no JWKS URL is given."""
     configured = any(os.environ.get(k) for k in ("ATTRITION_AUTH_ISSUER", "ATTRITION_AUTH_JWKS_URL"))
     if configured:
-        from serving.secrets import secret_source_from_env
-
-        return Authenticator(AuthSettings.from_env(secret_source_from_env())), "configured issuer"
+        source = secrets if secrets is not None else secret_source_from_env()
+        return Authenticator(AuthSettings.from_env(source)), "configured issuer"
     if settings.production:
         raise ConfigError(
             "ATTRITION_ENV=prod needs ATTRITION_AUTH_ISSUER, ATTRITION_AUTH_AUDIENCE and "
@@ -76,8 +79,11 @@ def app_from_env(on_ready: Callable[[Any], None] | None = None) -> Any:
     (`granian --factory serving.server:app_from_env`)."""
     from serving.app import create_app
 
-    settings = ServingSettings.from_env()
-    authenticator, auth_kind = build_authenticator(settings)
+    # One source for the signing key and the object-store credentials: one Vault login, one
+    # cached read of the secret.
+    secrets = secret_source_from_env()
+    settings = ServingSettings.from_env(secrets)
+    authenticator, auth_kind = build_authenticator(settings, secrets)
     log.info("auth: %s; published location: %s; lake: %s", auth_kind, settings.serving_uri, settings.lake_root)
     return create_app(settings, authenticator, on_ready=on_ready)
 

@@ -88,7 +88,7 @@ def _cached_factors(raw: Any) -> list[Factor]:
 class Service:
     def __init__(self, settings: ServingSettings) -> None:
         self.settings = settings
-        store = store_from_uri(settings.serving_uri)
+        store = store_from_uri(settings.serving_uri, settings.storage_options)
         self.models = ModelSource(store, settings.cache_dir, settings.top_factors)
         self.cached = CachedScores(store)
         self.employees = EmployeeIndex(settings.lake_root, settings.storage_options)

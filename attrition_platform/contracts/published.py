@@ -1,6 +1,7 @@
 """The published location: where the graph puts the promoted model and serving finds it.
 
-Layout under `ATTRITION_SERVING_URI` (a directory, later also `s3://bucket/prefix`):
+Layout under `ATTRITION_SERVING_URI` (a directory, `file://` URI or `s3://bucket/prefix`; the
+S3 store is in object_store.py):
 
     bundles/<model_version>/    the bundle files + MANIFEST.json (sha256 and size per file);
                                 immutable once its manifest exists
@@ -20,6 +21,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Protocol, runtime_checkable
@@ -83,7 +85,8 @@ class Store(Protocol):
     def describe(self) -> str: ...
 
 
-def _check_key(key: str) -> str:
+def check_key(key: str) -> str:
+    """`key` when it is a plain relative path; a key with '..' could leave the store's root."""
     parts = PurePosixPath(key).parts
     if not key or key.startswith("/") or "\\" in key or any(p in ("..", ".") for p in parts):
         raise PublicationError(f"key {key!r}: must be a relative path without '..'")
@@ -97,7 +100,7 @@ class LocalStore:
         self.root = Path(root).expanduser().resolve()
 
     def _path(self, key: str) -> Path:
-        return self.root / _check_key(key)
+        return self.root / check_key(key)
 
     def read_bytes(self, key: str) -> bytes | None:
         try:
@@ -147,9 +150,16 @@ def default_serving_uri() -> str:
     return os.environ.get(ENV_VAR) or str(paths().home / "serving")
 
 
-def store_from_uri(uri: str) -> Store:
+def store_from_uri(uri: str, storage_options: Mapping[str, str] | None = None) -> Store:
+    """The store at `uri`: a directory, `file://` URI or `s3://bucket/prefix`.
+
+    `storage_options` (the lake's AWS_* dict, see storage_options.py) configure the S3 client;
+    None reads them from the environment. They are ignored for a directory.
+    """
     if uri.startswith("s3://"):
-        raise PublicationError(f"{ENV_VAR}={uri}: s3:// publication is not supported yet")
+        from attrition_platform.contracts.object_store import S3Store, s3_client_from_env
+
+        return S3Store.from_uri(uri, s3_client_from_env(storage_options))
     if uri.startswith("file://"):
         uri = uri[len("file://") :]
     elif "://" in uri:
@@ -230,7 +240,7 @@ def _read_manifest(store: Store, prefix: str) -> Manifest | None:
     for name in manifest.files:
         if name == MANIFEST_FILE:
             raise PublicationError(f"{prefix}{MANIFEST_FILE}: lists itself")
-        _check_key(prefix + name)
+        check_key(prefix + name)
     return manifest
 
 

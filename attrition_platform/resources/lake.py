@@ -2,13 +2,13 @@
 
 Partition writes use a predicate overwrite (replaceWhere), so re-materialising a snapshot
 replaces it atomically and never duplicates rows. The same code writes to a local directory
-(embedded default) and to S3-compatible storage (AWS_* variables as storage options).
+(embedded default) and to S3-compatible storage (the AWS_* variables of
+contracts/storage_options.py, the same ones serving and the published location read).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -18,10 +18,9 @@ from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalak
 from pydantic import Field
 
 from attrition_platform.contract import SNAPSHOT_DATE, arrow_type
+from attrition_platform.contracts.storage_options import is_remote, storage_options_from_env
 
 CHECKPOINT_EVERY = 10
-_S3_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
-           "AWS_ALLOW_HTTP", "AWS_SESSION_TOKEN")
 
 
 def to_arrow(df: pd.DataFrame) -> pa.Table:
@@ -45,12 +44,13 @@ class DeltaLake(dg.ConfigurableResource):
     root: str = Field(description="Lake root: a local directory or s3://bucket/prefix.")
 
     def _is_remote(self) -> bool:
-        return "://" in self.root and not self.root.startswith("file://")
+        return is_remote(self.root)
 
     def storage_options(self) -> dict[str, str] | None:
+        """The AWS_* variables (contracts/storage_options.py) for an s3:// root, read per call."""
         if not self._is_remote():
             return None
-        return {k: os.environ[k] for k in _S3_ENV if os.environ.get(k)}
+        return storage_options_from_env()
 
     def uri(self, table: str) -> str:
         if self._is_remote():

@@ -4,7 +4,8 @@ import subprocess
 import sys
 
 FORBIDDEN = ("dagster", "mlflow", "pandas", "pyarrow")
-MODULES = ("published", "fallback_export", "audit_logs", "feature_store", "arrow_columns")
+MODULES = ("published", "fallback_export", "audit_logs", "feature_store", "arrow_columns", "object_store",
+           "storage_options")
 
 
 def test_contracts_import_without_dagster_mlflow_pandas_or_pyarrow():
