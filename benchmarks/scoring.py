@@ -15,15 +15,16 @@ the size issue 6's figures assume. The demo model is smaller (165 trees of depth
 it with --bundle pointing at its bundle directory. Nothing is written anywhere.
 
 Printed:
+  tables    the model's TreeSHAP tables (attrition_platform/model/tree_shap.py): size and build
+            time, or that the model has none (then XGBoost's pred_contribs explains).
   one row   p50/p99/mean over --calls calls of `bundle.score([record], explain=3)` (and without
-            explain), then each step alone on the same record (validate, records_matrix,
-            margin, contributions, rank_factors, Factor objects), then the public-API calls
-            the fast path replaces, for comparison.
+            explain), then each step alone on the same record (validate, records_matrix, the
+            tables' margin + contributions, rank_factors, Factor objects), then XGBoost's own
+            margin and pred_contribs calls that the tables replace, for comparison.
   batch     --rows rows (default 1,000,000) as a column mapping in chunks of --chunk rows,
             first step by step, then through `bundle.score(chunk, explain=3)`; then the cost of
             Factor objects for one chunk (batch writers take `result.factor_table` instead).
-            Exact SHAP dominates: with the 300-tree model a million rows take ~15 minutes on
-            the 2-core VM. Writing is issue 7's part (see the TODO in `batch`).
+            Writing is issue 7's part (see the TODO in `batch`).
 """
 
 from __future__ import annotations
@@ -138,16 +139,30 @@ def one_row(bundle: ModelBundle, calls: int) -> dict[str, list[float]]:
     columns = {k: np.asarray(v) for k, v in checked.columns.items()}
     dm = xgb.DMatrix(x, nthread=1)
     bundle.score([record])  # sets the booster to one thread, as serving runs it
+    started = time.perf_counter()
+    bundle.shap_tables()
+    tables_build_s = time.perf_counter() - started
+    tables = bundle.shap_tables()
+    print(
+        "\nTreeSHAP tables: "
+        + (
+            f"{len(tables.leaf_value):,} leaves, {tables.nbytes / 1e6:.1f} MB, built in "
+            f"{tables_build_s:.2f} s (checked against XGBoost)"
+            if tables is not None
+            else "none for this model (explanations come from XGBoost's pred_contribs)"
+        )
+    )
     measured = {
         "score([record])": lambda: bundle.score([record]),
         "score([record], explain=3)": lambda: bundle.score([record], explain=3),
         "  validate (records)": lambda: validate([record], spec),
         "  records_matrix": lambda: spec.records_matrix(checked.rows),
-        "  margin (booster_calls)": lambda: booster_calls.margin(booster, x),
-        "  contributions (booster_calls)": lambda: booster_calls.contributions(booster, x, 1),
+        "  tables: margin + contributions": (lambda: tables.explain(x)) if tables is not None else None,
         "  rank_factors k=3": lambda: ex.rank_factors(contribs, names, 3, x),
         "  Factor objects": lambda: ex.rank_factors(contribs, names, 3, x).rows(),
         "for comparison:": None,
+        "  margin (booster_calls)": lambda: booster_calls.margin(booster, x),
+        "  contributions (booster_calls)": lambda: booster_calls.contributions(booster, x, 1),
         "  validate (column path)": lambda: validate(columns, spec),
         "  matrix (column path)": lambda: spec.matrix(columns),
         "  inplace_predict margin": lambda: booster.inplace_predict(x, predict_type="margin"),
@@ -160,7 +175,8 @@ def one_row(bundle: ModelBundle, calls: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for name, fn in measured.items():
         if fn is None:
-            print(f"  {name}")
+            if not name.startswith("  "):
+                print(f"  {name}")
             continue
         out[name] = timed(fn, calls)
         print(f"  {name:<32} {percentiles(out[name])}")
@@ -178,7 +194,9 @@ def batch(bundle: ModelBundle, rows: int, chunk: int, threads: int) -> None:
         f"\nbatch of {rows:,} rows (chunks of {chunk:,}; data generated in {time.perf_counter() - t0:.1f} s)"
     )
     bundle.booster.set_param("nthread", threads)
-    steps = {"validate": 0.0, "matrix": 0.0, "margin": 0.0, "contribs": 0.0, "top factors": 0.0}
+    tables = bundle.shap_tables()
+    engine = "tables" if tables is not None else "XGBoost"
+    steps = {"validate": 0.0, "matrix": 0.0, f"margin+contribs ({engine})": 0.0, "top factors": 0.0}
     t_all = time.perf_counter()
     tables = []
     for start in range(0, rows, chunk):
@@ -190,11 +208,12 @@ def batch(bundle: ModelBundle, rows: int, chunk: int, threads: int) -> None:
         x = bundle.spec.matrix(checked.columns)
         steps["matrix"] += time.perf_counter() - t
         t = time.perf_counter()
-        margin = booster_calls.margin(bundle.booster, x)
-        steps["margin"] += time.perf_counter() - t
-        t = time.perf_counter()
-        contribs = ex.contributions(bundle.booster, x, nthread=threads)
-        steps["contribs"] += time.perf_counter() - t
+        if tables is not None:
+            margin, contribs = tables.explain(x)
+        else:
+            margin = booster_calls.margin(bundle.booster, x)
+            contribs = ex.contributions(bundle.booster, x, nthread=threads)
+        steps[f"margin+contribs ({engine})"] += time.perf_counter() - t
         t = time.perf_counter()
         table = ex.rank_factors(contribs, bundle.spec.feature_names, 3, x=x)
         steps["top factors"] += time.perf_counter() - t

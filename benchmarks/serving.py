@@ -12,7 +12,9 @@ What runs (each server in its own process group, started by this script and stop
 exit, Ctrl+C and errors alike):
 
   ours/uvicorn   `python -m serving` (the container entry point), env-configured
-  ours/granian   `granian --interface asgi --factory serving.server:app_from_env`, 1 worker
+  ours/granian   `granian --interface asgi --factory serving.server:app_from_env`, 1 worker,
+                 then `granian-2w` with 2 (--granian-workers; what two replicas on this 2-core
+                 machine would give: RSS adds up over the workers)
   mlflow         `mlflow models serve --env-manager local --workers 1` of the same bundle,
                  logged as the platform's pyfunc model into a throwaway MLflow store
 
@@ -471,18 +473,25 @@ def our_env(home: Home, port: int) -> dict[str, str]:
     return env
 
 
-def our_servers(home: Home, logs: Path, python: Path) -> list[Server]:
-    port_u, port_g = free_port(), free_port()
-    env_u, env_g = our_env(home, port_u), our_env(home, port_g)
-    for env in (env_u, env_g):
+def our_servers(home: Home, logs: Path, python: Path, granian_workers: list[int]) -> list[Server]:
+    """uvicorn (one process: the container's entry point), then granian with each worker count
+    asked for. More than one worker is what two replicas on this 2-core machine would give; each
+    worker is a process with its own model, so RSS adds up, and /metrics answers for the worker
+    that took the scrape (production runs one worker per pod and scales pods instead)."""
+    port_u = free_port()
+    env_u = our_env(home, port_u)
+    env_u["PATH"] = f"{python.parent}{os.pathsep}{env_u['PATH']}"
+    servers = [Server("uvicorn", [str(python), "-m", "serving"], env_u, port_u, logs / "uvicorn.log")]
+    for workers in granian_workers:
+        port = free_port()
+        env = our_env(home, port)
         env["PATH"] = f"{python.parent}{os.pathsep}{env['PATH']}"
-    return [
-        Server("uvicorn", [str(python), "-m", "serving"], env_u, port_u, logs / "uvicorn.log"),
-        Server("granian", [str(python.parent / "granian"), "--interface", "asgi", "--factory", "--workers", "1",
-                           "--host", "127.0.0.1", "--port", str(port_g), "--no-access-log",
-                           "serving.server:app_from_env"],
-               env_g, port_g, logs / "granian.log"),
-    ]
+        name = "granian" if workers == 1 else f"granian-{workers}w"
+        servers.append(Server(name, [str(python.parent / "granian"), "--interface", "asgi", "--factory",
+                                     "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port),
+                                     "--no-access-log", "serving.server:app_from_env"],
+                              env, port, logs / f"{name}.log"))
+    return servers
 
 
 def mlflow_server(home: Home, logs: Path) -> Server:
@@ -541,7 +550,7 @@ def mlflow_request(home: Home) -> Request:
 
 
 def bench(home: Home, work: Path, servers: Servers, seconds: float, warmup: float, clients: list[int],
-          report: Report, service_python: Path) -> None:
+          report: Report, service_python: Path, granian_workers: list[int]) -> None:
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
     scripts = {}
@@ -562,7 +571,7 @@ def bench(home: Home, work: Path, servers: Servers, seconds: float, warmup: floa
                                    seconds, warmup))
     server.stop()
 
-    for server in our_servers(home, logs, service_python):
+    for server in our_servers(home, logs, service_python, granian_workers):
         log(f"starting our service under {server.name}")
         servers.start(server)
         report.cold_start_ms[server.name] = 1000 * wait_answered(server, predict_request(home), timeout=120)
@@ -599,23 +608,22 @@ def goals(report: Report) -> list[tuple[str, bool, str]]:
     by_server: dict[str, dict[int, Run]] = {}
     for r in ours:
         by_server.setdefault(r.server, {})[r.clients] = r
-    best = max(by_server, key=lambda s: by_server[s][max(by_server[s])].rps)  # at the most clients
-    runs = by_server[best]
-    hi, lo = max(runs), min(runs)
-    out = []
-    if runs[hi].ratio_vs_mlflow is not None:
-        out.append((f">= {GOALS['ratio']:.0f}x mlflow's requests/s ({hi} clients)",
-                    runs[hi].ratio_vs_mlflow >= GOALS["ratio"], f"{runs[hi].ratio_vs_mlflow:.1f}x"))
-    out.append((f"p99 < {GOALS['p99_ms_32']:.0f} ms at {hi} clients", runs[hi].p99_ms < GOALS["p99_ms_32"],
-                f"{runs[hi].p99_ms:.2f} ms"))
-    out.append((f"p99 < {GOALS['p99_ms_1']:.0f} ms at {lo} client", runs[lo].p99_ms < GOALS["p99_ms_1"],
-                f"{runs[lo].p99_ms:.2f} ms"))
-    rss = max(r.rss_mb for r in runs.values())
-    out.append((f"RSS < {GOALS['rss_mb']:.0f} MB", rss < GOALS["rss_mb"], f"{rss:.0f} MB"))
     core = report.meta.get("scoring_core_us", {}).get("score_explain_3")
+    out: list[tuple[str, bool, str]] = []
     if core is not None:
         out.append((f"scoring core < {GOALS['core_us']:.0f} us", core < GOALS["core_us"], f"{core:,.0f} us"))
-    return [(f"{g} [{best}]", met, value) for g, met, value in out]
+    for server, runs in by_server.items():
+        hi, lo = max(runs), min(runs)
+        if runs[hi].ratio_vs_mlflow is not None:
+            out.append((f">= {GOALS['ratio']:.0f}x mlflow's requests/s ({hi} clients) [{server}]",
+                        runs[hi].ratio_vs_mlflow >= GOALS["ratio"], f"{runs[hi].ratio_vs_mlflow:.1f}x"))
+        out.append((f"p99 < {GOALS['p99_ms_32']:.0f} ms at {hi} clients [{server}]",
+                    runs[hi].p99_ms < GOALS["p99_ms_32"], f"{runs[hi].p99_ms:.2f} ms"))
+        out.append((f"p99 < {GOALS['p99_ms_1']:.0f} ms at {lo} client [{server}]",
+                    runs[lo].p99_ms < GOALS["p99_ms_1"], f"{runs[lo].p99_ms:.2f} ms"))
+        rss = max(r.rss_mb for r in runs.values())
+        out.append((f"RSS < {GOALS['rss_mb']:.0f} MB [{server}]", rss < GOALS["rss_mb"], f"{rss:.0f} MB"))
+    return out
 
 
 def print_report(report: Report) -> None:
@@ -682,6 +690,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 s warm-ups")
     parser.add_argument("--warmup", type=float, default=None, help="seconds of warm-up before each run (default 3)")
     parser.add_argument("--clients", default="1,32", help="connection counts (default 1,32)")
+    parser.add_argument("--granian-workers", default="1,2",
+                        help="granian worker counts to measure, comma-separated (default 1,2; 0: none)")
     parser.add_argument("--employees", type=int, default=2000)
     parser.add_argument("--trees", type=int, default=300)
     parser.add_argument("--depth", type=int, default=4)
@@ -711,7 +721,8 @@ def main(argv: list[str] | None = None) -> int:
             report.meta["setup_s"] = round(home.setup_s, 1)
             report.meta["scoring_core_us"] = {k: round(v, 1) for k, v in home.core_us.items()}
             report.probabilities["bundle"] = home.local_probability
-            bench(home, work, servers, seconds, warmup, clients, report, args.service_python)
+            workers = [int(w) for w in args.granian_workers.split(",") if int(w) > 0]
+            bench(home, work, servers, seconds, warmup, clients, report, args.service_python, workers)
     except (KeyboardInterrupt, SystemExit):
         log("interrupted: stopping the servers")
         raise

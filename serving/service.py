@@ -8,6 +8,7 @@ can be read without the framework around it.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import threading
 import time
@@ -126,10 +127,13 @@ class Service:
             log.info("shutdown: audit queue flushed")
 
     def refresh(self) -> None:
-        if self.models.refresh():
+        loaded = self.models.refresh()
+        if loaded:
             self.availability.model_loaded()
         self.cached.refresh(self.models.last_pointer)
-        self.employees.refresh()
+        if self.employees.refresh() or loaded:
+            _freeze_long_lived()
+
 
     def _poll(self) -> None:
         while not self._stop.wait(self.settings.poll_seconds):
@@ -278,6 +282,21 @@ class Service:
         )
         self.audit.write_now(record)
         return record
+
+
+def _freeze_long_lived() -> None:
+    """Move what a load left behind out of the garbage collector's reach.
+
+    A full collection walks every tracked object: after start-up (Litestar, deltalake, the
+    bundle, the indexes) that is hundreds of thousands, and one runs every ~700 requests, a
+    pause that lands on whichever request triggered it (the p99 at 32 clients). Objects that
+    live as long as the process, or until the next load, need no scanning; `gc.freeze` parks
+    them in a permanent generation, so collections see only what requests allocate. Frozen
+    objects are still freed by reference counting when a reload drops them; only a reference
+    cycle among them would outlive its use.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 OPTED_OUT = "belongs to an employee who opted out of risk scoring"
