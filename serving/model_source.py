@@ -33,7 +33,6 @@ class LiveModel:
     bundle: ModelBundle
     pointer: Pointer
     loaded_at: str
-    directory: Path
 
     @property
     def version(self) -> str:
@@ -83,14 +82,22 @@ class ModelSource:
             key = _pointer_key(pointer)
             if self.current is not None and _pointer_key(self.current.pointer) == key:
                 if self.current.pointer != pointer:  # same model, new scores or reason
-                    self.current = LiveModel(self.current.bundle, pointer, self.current.loaded_at, self.current.directory)
+                    self.current = LiveModel(self.current.bundle, pointer, self.current.loaded_at)
                 return False
             if self._refused == key:
                 return False  # already refused: do not reload (and re-log) it every poll
             return self._load(pointer)
 
     def _load(self, pointer: Pointer) -> bool:
+        # A private download directory per load (two processes may share the cache), removed
+        # once loaded: the bundle lives in memory from then on, and nothing piles up on disk.
         dest = self.cache_dir / f"{_safe(pointer.model_version)}-{uuid.uuid4().hex[:8]}"
+        try:
+            return self._load_from(pointer, dest)
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+    def _load_from(self, pointer: Pointer, dest: Path) -> bool:
         try:
             bundle = fetch_bundle(self.store, pointer, dest)
             missing = [f for f in bundle.spec.inputs if f not in MODEL_INPUTS]
@@ -101,15 +108,12 @@ class ModelSource:
             if not result.ok or not (0.0 <= p <= 1.0) or math.isnan(p):
                 raise BundleError("the bundle could not score a valid warm-up record")
         except (PublicationError, BundleError, ValueError, OSError) as exc:
-            shutil.rmtree(dest, ignore_errors=True)
             self._refuse(pointer, str(exc))
             return False
         except Exception as exc:  # xgboost errors on a corrupt booster, etc.: refuse, keep serving
-            shutil.rmtree(dest, ignore_errors=True)
             self._refuse(pointer, f"{type(exc).__name__} while loading")
             return False
-        old = self.current
-        self.current = LiveModel(bundle, pointer, _now(), dest)
+        self.current = LiveModel(bundle, pointer, _now())
         self._refused = None
         self.last_refusal = None
         metrics.RELOADS.labels("loaded").inc()
@@ -119,9 +123,6 @@ class ModelSource:
             "model %s loaded and serving (published %s by %s)",
             pointer.model_version, pointer.published_at, pointer.promoted_by,
         )
-        if old is not None:
-            # In-flight requests hold the old bundle object, not its files: safe to delete.
-            shutil.rmtree(old.directory, ignore_errors=True)
         return True
 
     def _refuse(self, pointer: Pointer | None, why: str) -> None:

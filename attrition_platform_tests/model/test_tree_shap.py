@@ -131,3 +131,13 @@ def test_a_recipe_bundle_explains_through_tables_with_the_same_factors_as_xgboos
     # Same factors, except where two are within float32 rounding of each other.
     same = (with_tables.factor_table.features == with_xgboost.factor_table.features).all(axis=1)
     assert same.mean() > 0.98
+
+
+def test_the_margin_alone_of_one_row_is_xgboosts_to_the_bit() -> None:
+    booster = _booster(4, 40, seed=18, base_score=0.3)
+    tables = tree_shap.build(booster)
+    assert tables is not None
+    rows = _rows(300, seed=19)
+    reference = booster_calls.margin(booster, rows)
+    alone = np.concatenate([tables.margin_one(rows[i]) for i in range(len(rows))])
+    np.testing.assert_array_equal(alone, reference)

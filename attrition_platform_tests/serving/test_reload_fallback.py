@@ -51,6 +51,9 @@ def test_hot_reload_under_concurrent_requests_has_zero_failed_requests(tmp_path:
         stop.set()
         for t in threads:
             t.join()
+        # Each load's download directory is gone once the bundle is in memory: nothing piles up.
+        leftovers = list(stack.settings.cache_dir.iterdir())
+    assert leftovers == []
     assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
     assert versions[0] == "1" and versions[-1] == "2"
     first_two = versions.index("2")
@@ -75,6 +78,7 @@ def test_a_tampered_bundle_is_refused_and_the_old_model_keeps_serving(tmp_path: 
     assert r.status_code == 200 and r.json()["model_version"] == "1"
     assert model["model_version"] == "1"
     assert "booster.ubj" in (stack.service.models.last_refusal or "")
+    assert list(stack.settings.cache_dir.iterdir()) == []  # the refused download is gone too
 
 
 def test_fallback_answers_cached_after_the_window_and_recovers(tmp_path: Path, bundles) -> None:
