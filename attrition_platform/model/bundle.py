@@ -69,6 +69,12 @@ def risk_bands(threshold: float) -> dict[str, list[float]]:
     return {"low": [0.0, threshold / 2], "medium": [threshold / 2, threshold], "high": [threshold, 1.0]}
 
 
+def _nans(n: int) -> np.ndarray:
+    out = np.empty(n)
+    out[:] = np.nan
+    return out
+
+
 def risk_band(probability: float, threshold: float) -> str:
     """The band of one probability, by the rule of `risk_bands` (what `ModelBundle.band` does
     for arrays): serving's per-request answer, without numpy calls for one number."""
@@ -111,12 +117,13 @@ class ModelBundle:
         `SMALL_BATCH` rows or more (default: OMP_NUM_THREADS, else 1); smaller ones use one.
         """
         checked = validate(data, self.spec, unseen)
-        probabilities = np.full(checked.n_rows, np.nan)
+        probabilities = _nans(checked.n_rows)
         margins: np.ndarray | None = None
         table: FactorTable | None = None
-        if checked.valid.any():
+        # ufunc methods, not ndarray.any/sum: their Python wrappers cost more than one row's check
+        if np.count_nonzero(checked.valid):
             x = checked.model_matrix(self.spec)
-            if not self.spec.nullable and np.isnan(x).any():
+            if not self.spec.nullable and np.isnan(np.add.reduce(x, axis=None)) and np.isnan(x).any():
                 # Validation lets no missing value through; a NaN here is a bug in a derived
                 # feature, and the booster would silently route it down a default branch.
                 bad = sorted({self.spec.feature_names[j] for j in np.flatnonzero(np.isnan(x).any(axis=0))})
@@ -124,7 +131,7 @@ class ModelBundle:
             threads = self._use_threads(1 if len(x) < SMALL_BATCH else scoring_threads(nthread))
             if explain > 0:
                 margin, table = self._explain(x, explain, threads)
-                margins = np.full(checked.n_rows, np.nan)
+                margins = _nans(checked.n_rows)
                 margins[checked.valid] = margin
             elif len(x) == 1 and self.shap_tables() is not None:
                 margin = self.shap_tables().margin_one(x[0])  # XGBoost's, bit for bit, sooner
@@ -132,7 +139,7 @@ class ModelBundle:
                 margin = booster_calls.margin(self.booster, x)  # = inplace_predict, less overhead
             probabilities[checked.valid] = self.calibration.apply(margin)
         elif explain > 0:
-            margins = np.full(checked.n_rows, np.nan)
+            margins = _nans(checked.n_rows)
             table = rank_factors(
                 np.zeros((0, len(self.spec.feature_names) + 1), dtype=np.float32),
                 self.spec.feature_names,

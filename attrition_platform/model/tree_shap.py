@@ -137,7 +137,7 @@ class ShapTables:
     def margin_one(self, row: np.ndarray) -> np.ndarray:
         """XGBoost's margin of one row (float32, bit for bit), without the contributions: the
         first half of `_explain_one`, for a probability asked without factors."""
-        left = self._left(row.take(self.node_feature), bool(np.isnan(row).any()))
+        left = self._left(row.take(self.node_feature), bool(np.isnan(np.add.reduce(row))))
         broken = np.where(left.take(self.path_node), self.bit_if_left, self.bit_if_right)
         failed = np.bitwise_or.reduce(broken.reshape(self.depth, -1), axis=0)
         reached = self.leaf_value.take(np.flatnonzero(failed == 0))
@@ -155,7 +155,7 @@ class ShapTables:
         return left
 
     def _explain_one(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        left = self._left(row.take(self.node_feature), bool(np.isnan(row).any()))
+        left = self._left(row.take(self.node_feature), bool(np.isnan(np.add.reduce(row))))
         # Bits of the slots whose condition the row breaks somewhere on the leaf's path.
         broken = np.where(left.take(self.path_node), self.bit_if_left, self.bit_if_right)
         failed = np.bitwise_or.reduce(broken.reshape(self.depth, -1), axis=0)
