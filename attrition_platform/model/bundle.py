@@ -178,7 +178,7 @@ class ModelBundle:
         for start in range(0, len(x), EXPLAIN_CHUNK):
             part = x[start : start + EXPLAIN_CHUNK]
             if tables is not None:
-                margin, contribs = tables.explain(part)
+                margin, contribs = tables.explain(part, threads)
             else:
                 margin = booster_calls.margin(self.booster, part)
                 contribs = contributions(self.booster, part, threads)

@@ -80,6 +80,9 @@ def test_batches_split_into_chunks_give_the_same_numbers(monkeypatch) -> None:
     chunked = tables.explain(rows)
     np.testing.assert_array_equal(whole[0], chunked[0])
     np.testing.assert_array_equal(whole[1], chunked[1])
+    threaded = tables.explain(rows, threads=2)  # chunks side by side, each in its own slice
+    np.testing.assert_array_equal(whole[0], threaded[0])
+    np.testing.assert_array_equal(whole[1], threaded[1])
 
 
 def test_a_wrong_table_is_caught_at_build_and_no_tables_are_used(monkeypatch) -> None:
