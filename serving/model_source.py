@@ -14,6 +14,7 @@ import logging
 import math
 import shutil
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,10 @@ def warm_record(bundle: ModelBundle) -> dict[str, Any]:
     return rec
 
 
+# A download directory this old belongs to no load in progress (loads take seconds).
+STALE_DOWNLOAD_SECONDS = 600.0
+
+
 class ModelSource:
     def __init__(self, store: Store, cache_dir: Path, top_factors: int) -> None:
         self.store = store
@@ -67,6 +72,25 @@ class ModelSource:
         self.last_refusal: str | None = None
         self._refused: tuple[str, str] | None = None
         self._lock = threading.Lock()  # one load at a time; readers never take it
+
+    def sweep_stale_downloads(self, older_than_seconds: float = STALE_DOWNLOAD_SECONDS) -> int:
+        """Remove download directories a killed process left behind (kill -9 mid-load skips the
+        clean-up). Only old ones: a sibling process sharing the cache may be loading right now,
+        and a load takes seconds. Returns how many were removed."""
+        if not self.cache_dir.is_dir():
+            return 0
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for entry in self.cache_dir.iterdir():
+            try:
+                if entry.is_dir() and entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed += 1
+            except OSError:
+                continue  # gone already (a sibling swept it)
+        if removed:
+            log.info("removed %d stale model download(s) from %s", removed, self.cache_dir)
+        return removed
 
     def refresh(self) -> bool:
         """Look at CURRENT; load and swap if it names another bundle. True when swapped."""

@@ -111,6 +111,7 @@ class Service:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.models.sweep_stale_downloads()
         self.refresh()  # the first load is synchronous: ready means ready
         self.audit.start()
         self._poller = threading.Thread(target=self._poll, name="published-poller", daemon=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,22 @@ def test_the_employee_index_follows_a_new_feature_snapshot(tmp_path: Path, bundl
                        what="the new snapshot")
             r = c.get(f"/v1/employees/{newcomer}/risk")
     assert r.status_code == 200 and r.json()["employee_id"] == newcomer
+
+
+def test_a_start_sweeps_downloads_a_killed_process_left_but_not_a_siblings_fresh_one(
+    tmp_path: Path, bundles
+) -> None:
+    first, _ = bundles
+    cache = tmp_path / "home" / "cache" / "serving"
+    stale = cache / "1-deadbeef"  # what kill -9 in the middle of a load leaves behind
+    fresh = cache / "1-cafebabe"  # another process's load in progress
+    for d in (stale, fresh):
+        (d / "bundle").mkdir(parents=True)
+        (d / "bundle" / "booster.ubj").write_bytes(b"x" * 100)
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    with running(tmp_path / "home", publish_model=first, version="1") as stack:
+        with stack.client() as c:
+            assert c.post("/v1/predict", json=stack.record(2)).status_code == 200
+        left = sorted(p.name for p in cache.iterdir())
+    assert left == ["1-cafebabe"]
