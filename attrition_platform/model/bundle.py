@@ -24,7 +24,9 @@ from attrition_platform.model import booster_calls, tree_shap
 from attrition_platform.model.explanations import (
     FactorTable,
     contributions,
+    feature_groups,
     rank_factors,
+    rank_grouped_one,
     scoring_threads,
 )
 from attrition_platform.model.feature_spec import FeatureSpec
@@ -164,6 +166,13 @@ class ModelBundle:
                     self._shap = tree_shap.build(self.booster)
         return self._shap
 
+    def _grouping(self, tables: tree_shap.ShapTables) -> tree_shap.EntryGrouping:
+        cached = self.__dict__.get("_entry_grouping")
+        if cached is None or cached[0] is not tables:
+            cached = (tables, tables.grouping(feature_groups(self.spec.feature_names_cached)))
+            self.__dict__["_entry_grouping"] = cached
+        return cached[1]
+
     def _explain(self, x: np.ndarray, k: int, threads: int) -> tuple[np.ndarray, FactorTable]:
         """Margins and top-k factors, in chunks so that a million rows never hold all
         n x (F + 1) contributions (and their grouped copy) at once.
@@ -174,6 +183,9 @@ class ModelBundle:
         """
         names = self.spec.feature_names_cached
         tables = self.shap_tables()
+        if tables is not None and len(x) == 1:  # a live request: sum straight into factors
+            margin, grouped = tables.grouped_one(x[0], self._grouping(tables))
+            return margin, rank_grouped_one(grouped, names, k, x)
         margins, parts = [], []
         for start in range(0, len(x), EXPLAIN_CHUNK):
             part = x[start : start + EXPLAIN_CHUNK]

@@ -267,6 +267,22 @@ def _rank_one(grouped: np.ndarray, groups: _Groups, k: int, x: np.ndarray | None
     )
 
 
+def feature_groups(feature_names: Sequence[str]) -> np.ndarray:
+    """Per model column, the index of its factor group (a field's one-hot columns share one):
+    what `ShapTables.grouping` needs to sum contributions straight into factors."""
+    return np.asarray(_groups(tuple(feature_names)).matrix.argmax(axis=1), dtype=np.intp)
+
+
+def rank_grouped_one(
+    grouped: np.ndarray, feature_names: Sequence[str], k: int, x: np.ndarray | None = None
+) -> FactorTable:
+    """`rank_factors` for one row whose contributions are already summed per group (the
+    groups of `feature_groups`, in that order)."""
+    groups = _groups(tuple(feature_names))
+    g = len(groups.group_column)
+    return _rank_one(np.asarray(grouped, dtype=np.float32).reshape(1, g), groups, max(0, min(int(k), g)), x)
+
+
 def rank_factors(
     contribs: np.ndarray, feature_names: Sequence[str], k: int, x: np.ndarray | None = None
 ) -> FactorTable:

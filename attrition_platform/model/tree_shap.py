@@ -63,6 +63,16 @@ def table_budget_bytes() -> int:
 
 
 @dataclass(frozen=True)
+class EntryGrouping:
+    """Table entries ordered by feature group (see `ShapTables.grouping`)."""
+
+    order: np.ndarray  # intp: flat (leaf, slot) entries, group after group
+    starts: np.ndarray  # intp: where each used group starts in that order
+    used: np.ndarray  # intp: the groups that occur in any split
+    n_groups: int
+
+
+@dataclass(frozen=True)
 class ShapTables:
     """Everything per model that a row's contributions need; arrays only, read-only.
 
@@ -146,6 +156,36 @@ class ShapTables:
             for start in starts:
                 chunk(start)
         return margins, contribs
+
+    def grouping(self, group_of: np.ndarray) -> EntryGrouping:
+        """How to sum the entries straight into groups of features (`group_of[f]` is feature
+        f's group, e.g. all one-hot columns of a field share one): for a live request's
+        factors, which are per field, without per-feature sums and a matrix product."""
+        counts = np.diff(np.append(self.feature_starts, len(self.entry_order)))
+        feature_of_entry = np.repeat(self.used_features, counts)  # in entry_order's order
+        groups = np.asarray(group_of)[feature_of_entry]
+        by_group = np.argsort(groups, kind="stable")
+        used, starts = np.unique(groups[by_group], return_index=True)
+        return EntryGrouping(
+            order=self.entry_order[by_group],
+            starts=starts.astype(np.intp),
+            used=used.astype(np.intp),
+            n_groups=int(np.max(group_of)) + 1 if len(group_of) else 0,
+        )
+
+    def grouped_one(self, row: np.ndarray, grouping: EntryGrouping) -> tuple[np.ndarray, np.ndarray]:
+        """(margin, contributions per group [G] float32) of one row: `_explain_one` summed by
+        group instead of by feature (the same values, added in another order)."""
+        left = self._left(row.take(self.node_feature), bool(np.isnan(np.add.reduce(row))))
+        broken = np.where(left.take(self.path_node), self.bit_if_left, self.bit_if_right)
+        failed = np.bitwise_or.reduce(broken.reshape(self.depth, -1), axis=0)
+        pattern = self.full_mask ^ failed
+        reached = self.leaf_value.take(np.flatnonzero(failed == 0))
+        margin = np.add.accumulate(np.concatenate(([self.base_margin], reached)))[-1:]
+        values = self.table.take(self.leaf_offset + pattern, axis=0).ravel().take(grouping.order)
+        grouped = np.zeros(grouping.n_groups, dtype=np.float32)
+        grouped[grouping.used] = np.add.reduceat(values, grouping.starts)
+        return margin, grouped
 
     def margin_one(self, row: np.ndarray) -> np.ndarray:
         """XGBoost's margin of one row (float32, bit for bit), without the contributions: the

@@ -144,3 +144,14 @@ def test_the_margin_alone_of_one_row_is_xgboosts_to_the_bit() -> None:
     reference = booster_calls.margin(booster, rows)
     alone = np.concatenate([tables.margin_one(rows[i]) for i in range(len(rows))])
     np.testing.assert_array_equal(alone, reference)
+
+
+def test_one_rows_factors_summed_by_field_match_the_batch_factors_of_that_row(trained_bundle) -> None:
+    bundle, test = trained_bundle
+    batch = bundle.score(test.iloc[:60], explain=4).factor_table
+    inputs = test[bundle.spec.inputs]
+    for i in range(60):
+        record = {c: (v.item() if hasattr(v, "item") else v) for c, v in inputs.iloc[i].items()}
+        one = bundle.score([record], explain=4).factor_table
+        np.testing.assert_allclose(one.contributions[0], batch.contributions[i], rtol=0, atol=2e-6)
+        assert one.features[0].tolist() == batch.features[i].tolist(), i
