@@ -184,6 +184,7 @@ def demo(
                    + f", {len(dates)} snapshot(s) {dates[0]} .. {dates[-1]}")
         instance = _run_demo(p, dates, ident, refresh=refresh, retrain=retrain, verbose=verbose)
         published = _publish_for_serving(p)
+        _score_latest(instance, dates[-1], verbose)
         _summary(instance, p, time.perf_counter() - t0, published)
 
 
@@ -247,6 +248,22 @@ def _init_stores_once(p: Any, command: str) -> None:
     with datadir.exclusive(p, command, DEFAULT_LOCK_WAIT_SECONDS, typer.echo):
         dg.DagsterInstance.get().get_runs(limit=1)
         MlflowRegistry(tracking_uri=p.mlflow_tracking_uri, artifact_location=p.mlflow_artifacts.as_uri()).experiment_id()
+
+
+def _score_latest(instance: Any, day: dt.date, verbose: bool) -> None:
+    """Run `nightly_scores` for the latest snapshot (Delta table + serving's fallback export),
+    as the nightly run would; skipped when nothing is published."""
+    from attrition_platform import runs
+    from attrition_platform.contracts.published import default_serving_uri
+    from attrition_platform.publication import published_version
+
+    if published_version(default_serving_uri()) is None:
+        return
+    quiet = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    t = time.perf_counter()
+    _check_result(runs.CodeLocationJobs().launch(instance, "nightly_scoring", day.isoformat(), quiet),
+                  f"nightly scores {day}")
+    typer.echo(f"nightly scores: {day} scored with the published model in {time.perf_counter() - t:.1f}s")
 
 
 def _publish_for_serving(p: Any) -> str:

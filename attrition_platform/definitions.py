@@ -9,8 +9,10 @@ from typing import Any
 import dagster as dg
 
 from attrition_platform.resources.hris import hris_from_env
+from attrition_platform.contracts.published import default_serving_uri
 from attrition_platform.resources.lake import DeltaLake
 from attrition_platform.resources.mlflow_registry import MlflowRegistry
+from attrition_platform.resources.published import PublishedLocation
 from attrition_platform.settings import environment, paths
 
 
@@ -22,6 +24,7 @@ def build_resources(env: str) -> dict[str, dg.ConfigurableResource]:
         return {
             "hris": hris,
             "lake": DeltaLake(root=dg.EnvVar("ATTRITION_LAKE_URI")),
+            "published": PublishedLocation(uri=dg.EnvVar("ATTRITION_SERVING_URI")),
             "mlflow": MlflowRegistry(
                 tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
                 artifact_location=dg.EnvVar("ATTRITION_MLFLOW_ARTIFACTS"),
@@ -31,6 +34,7 @@ def build_resources(env: str) -> dict[str, dg.ConfigurableResource]:
     return {
         "hris": hris,
         "lake": DeltaLake(root=str(p.lake)),
+        "published": PublishedLocation(uri=default_serving_uri()),
         "mlflow": MlflowRegistry(
             tracking_uri=p.mlflow_tracking_uri, artifact_location=p.mlflow_artifacts.as_uri()
         ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,56 @@ from attrition_platform.contracts.published import Pointer, publish_bundle, publ
 from attrition_platform.model.bundle import ModelBundle
 
 TOP_FACTORS = 3
+
+
+@dataclass(frozen=True)
+class ScoredEmployees:
+    """One model's scores of a set of employees, as the export and `nightly_scores` hold them."""
+
+    employee_id: np.ndarray  # int64
+    probability: np.ndarray  # float64
+    risk_band: np.ndarray  # str
+    top_factors: list[list[tuple[str, str, float]]]  # (feature, label, contribution) per row
+    model_version: str
+    scored_at: dt.datetime
+    rejected: int  # rows the bundle refused (each named in the scoring errors)
+
+    def __len__(self) -> int:
+        return len(self.employee_id)
+
+    def export_bytes(self) -> bytes:
+        return fallback_export.encode_export(
+            employee_id=self.employee_id,
+            model_version=self.model_version,
+            probability=self.probability,
+            risk_band=self.risk_band,
+            top_factors=self.top_factors,
+            scored_at=self.scored_at,
+        )
+
+
+def score_employees(
+    bundle: ModelBundle, model_version: str, columns: dict[str, np.ndarray], now: dt.datetime | None = None
+) -> ScoredEmployees:
+    """Score employees (a column mapping of feature rows, already without leavers and
+    opted-out employees) with the bundle's one validated call, top factors included."""
+    result = bundle.score(columns, unseen="allow", explain=TOP_FACTORS)
+    ok = result.valid
+    probs = result.probabilities[ok]
+    factors = [
+        [(f.feature, f.label, float(f.contribution)) for f in row]
+        for row, valid in zip(result.factors or [], result.valid, strict=False)
+        if valid
+    ]
+    return ScoredEmployees(
+        employee_id=np.asarray(columns[KEY], dtype=np.int64)[ok],
+        probability=probs,
+        risk_band=bundle.band(probs),
+        top_factors=factors,
+        model_version=model_version,
+        scored_at=now or dt.datetime.now(dt.UTC),
+        rejected=int((~ok).sum()),
+    )
 
 
 def fallback_scores(
@@ -35,25 +86,9 @@ def fallback_scores(
     keep = ~np.asarray(columns["opt_out"], dtype=bool) if "opt_out" in columns else None
     if keep is not None:
         columns = {k: np.asarray(v)[keep] for k, v in columns.items()}
-    result = bundle.score(columns, unseen="allow", explain=TOP_FACTORS)
-    ok = result.valid
-    ids = np.asarray(columns[KEY], dtype=np.int64)[ok]
-    probs = result.probabilities[ok]
-    factors = [
-        [(f.feature, f.label, float(f.contribution)) for f in row]
-        for row, valid in zip(result.factors or [], result.valid)
-        if valid
-    ]
-    data = fallback_export.encode_export(
-        employee_id=ids,
-        model_version=model_version,
-        probability=probs,
-        risk_band=bundle.band(probs),
-        top_factors=factors,
-        scored_at=now or dt.datetime.now(dt.UTC),
-    )
+    scored = score_employees(bundle, model_version, columns, now)
     snapshot = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
-    return snapshot, data, int(ok.sum())
+    return snapshot, scored.export_bytes(), len(scored)
 
 
 def publish(

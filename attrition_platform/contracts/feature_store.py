@@ -14,6 +14,7 @@ serving can answer such an employee with a clear refusal instead of "unknown emp
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -71,14 +72,24 @@ def latest_employee_features(
 ) -> tuple[str, dict[str, np.ndarray]] | None:
     """(snapshot date as YYYY-MM-DD, column -> values) of the latest snapshot's active
     employees; None when the table does not exist or is empty."""
+    return employee_features_at(lake_root, None, storage_options)
+
+
+def employee_features_at(
+    lake_root: str, day: date | None, storage_options: dict[str, str] | None = None
+) -> tuple[str, dict[str, np.ndarray]] | None:
+    """`latest_employee_features` for one snapshot date (None: the latest): the active
+    employees of that snapshot, by the rule of this module's docstring (no rows for a date
+    the table does not hold); None when the table does not exist or is empty."""
     dt = _open(lake_root, FEATURES_TABLE, storage_options)
     if dt is None:
         return None
     qb = QueryBuilder().register("f", dt)
-    latest = qb.execute(f'SELECT MAX("{PARTITION_COLUMN}") AS d FROM "f"').read_all()
-    day = latest["d"].to_pylist()[0] if len(latest) else None
     if day is None:
-        return None
+        latest = qb.execute(f'SELECT MAX("{PARTITION_COLUMN}") AS d FROM "f"').read_all()
+        day = latest["d"].to_pylist()[0] if len(latest) else None
+        if day is None:
+            return None
     names = {f.name for f in dt.schema().fields}
     where = [f"\"{PARTITION_COLUMN}\" = DATE '{day.isoformat()}'"]
     if "Attrition" in names:

@@ -16,6 +16,14 @@ snapshot_job = dg.define_asset_job(
     description="Land one HRIS extract and build its feature snapshot (one partition per extract date).",
 )
 
+nightly_scoring_job = dg.define_asset_job(
+    "nightly_scoring",
+    selection=dg.AssetSelection.assets("nightly_scores"),
+    partitions_def=snapshot_partitions,
+    description="Score a snapshot's employees with the served model; the latest snapshot's scores "
+    "become serving's fallback export.",
+)
+
 train_model_job = dg.define_asset_job(
     "train_model",
     selection=dg.AssetSelection.assets(*TRAINING_ASSETS),

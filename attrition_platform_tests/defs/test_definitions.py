@@ -15,6 +15,7 @@ EXPECTED_EDGES = {
     "training_set": {"employee_features", "hris_terminations"},
     "candidate_model": {"training_set"},
     "model_evaluation": {"candidate_model", "training_set"},
+    "nightly_scores": {"employee_features"},
 }
 EXPECTED_GROUPS = {
     "hris_system": "hris",
@@ -24,6 +25,7 @@ EXPECTED_GROUPS = {
     "training_set": "training",
     "candidate_model": "training",
     "model_evaluation": "training",
+    "nightly_scores": "scoring",
 }
 
 
@@ -78,6 +80,9 @@ def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
     assert {k.to_user_string() for k in train.asset_layer.executable_asset_keys} == {
         "training_set", "candidate_model", "model_evaluation",
     }
+    scores = definitions.resolve_job_def("nightly_scoring")
+    assert scores.partitions_def is not None
+    assert {k.to_user_string() for k in scores.asset_layer.executable_asset_keys} == {"nightly_scores"}
     crons = {s.name: s.cron_schedule for s in definitions.schedules or []}
     assert crons == {"monthly_retrain": "0 4 1 * *"}
     sensors = {s.name: s.job_name for s in definitions.sensors or []}
