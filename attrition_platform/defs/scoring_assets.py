@@ -87,7 +87,10 @@ def nightly_scores(
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="attrition-scores-") as tmp:
-        bundle = fetch_bundle(store, pointer, Path(tmp))
+        try:
+            bundle = fetch_bundle(store, pointer, Path(tmp))
+        except PublicationError as exc:  # a damaged or tampered bundle: say which file, score nothing
+            raise dg.Failure(f"model {pointer.model_version} at {published.uri}: {exc}") from None
     scored = score_employees(bundle, pointer.model_version, columns)
     seconds = time.perf_counter() - started
     frame = scores_frame(day, scored)

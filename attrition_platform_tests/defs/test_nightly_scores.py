@@ -104,3 +104,15 @@ def test_nothing_published_fails_with_a_message_that_says_what_to_do(tmp_path: P
     message = failure.step_failure_data.error.message
     assert "nothing is published" in message and "publish a model first" in message
     assert not DeltaLake(root=str(tmp_path / "lake")).exists(SCORES_TABLE)
+
+
+def test_a_tampered_published_bundle_fails_naming_the_file_and_writes_nothing(tmp_path: Path, bundle) -> None:
+    write_snapshot(tmp_path / "lake", NEW)
+    publish(bundle, "4", str(tmp_path / "serving"), str(tmp_path / "lake"), promoted_by="test", reason="fixture")
+    booster = tmp_path / "serving" / "bundles" / "4" / "booster.ubj"
+    booster.write_bytes(booster.read_bytes()[:-4] + b"evil")
+    result = _run(tmp_path, NEW)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "booster.ubj" in failure.step_failure_data.error.message
+    assert not DeltaLake(root=str(tmp_path / "lake")).exists(SCORES_TABLE)
