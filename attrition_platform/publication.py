@@ -14,24 +14,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from arro3.core import Array
 
 from attrition_platform.contract_columns import KEY
 from attrition_platform.contracts import fallback_export
+from attrition_platform.contracts.arrow_columns import top_factors_from_arrays
 from attrition_platform.contracts.feature_store import latest_employee_features
 from attrition_platform.contracts.published import Pointer, publish_bundle, publish_scores, read_pointer, store_from_uri
 from attrition_platform.model.bundle import ModelBundle
+from attrition_platform.model.explanations import FactorTable
 
 TOP_FACTORS = 3
 
 
 @dataclass(frozen=True)
 class ScoredEmployees:
-    """One model's scores of a set of employees, as the export and `nightly_scores` hold them."""
+    """One model's scores of a set of employees, as the export and `nightly_scores` hold them.
+
+    Factors stay arrays (`FactorTable`): a million employees' factors as Python objects cost
+    more than scoring them."""
 
     employee_id: np.ndarray  # int64
     probability: np.ndarray  # float64
     risk_band: np.ndarray  # str
-    top_factors: list[list[tuple[str, str, float]]]  # (feature, label, contribution) per row
+    factors: FactorTable  # one row per scored employee, in the same order
     model_version: str
     scored_at: dt.datetime
     rejected: int  # rows the bundle refused (each named in the scoring errors)
@@ -39,35 +45,37 @@ class ScoredEmployees:
     def __len__(self) -> int:
         return len(self.employee_id)
 
+    def top_factors_array(self) -> Array:
+        """The factors as the export's and the Delta table's list<struct> column."""
+        f = self.factors
+        return top_factors_from_arrays(f.features, f.contributions, f.names, f.labels)
+
     def export_bytes(self) -> bytes:
         return fallback_export.encode_export(
             employee_id=self.employee_id,
             model_version=self.model_version,
             probability=self.probability,
             risk_band=self.risk_band,
-            top_factors=self.top_factors,
+            top_factors=self.top_factors_array(),
             scored_at=self.scored_at,
         )
 
 
 def score_employees(
-    bundle: ModelBundle, model_version: str, columns: dict[str, np.ndarray], now: dt.datetime | None = None
+    bundle: ModelBundle, model_version: str, columns: dict[str, np.ndarray], now: dt.datetime | None = None,
+    nthread: int | None = None,
 ) -> ScoredEmployees:
     """Score employees (a column mapping of feature rows, already without leavers and
     opted-out employees) with the bundle's one validated call, top factors included."""
-    result = bundle.score(columns, unseen="allow", explain=TOP_FACTORS)
+    result = bundle.score(columns, unseen="allow", explain=TOP_FACTORS, nthread=nthread)
     ok = result.valid
     probs = result.probabilities[ok]
-    factors = [
-        [(f.feature, f.label, float(f.contribution)) for f in row]
-        for row, valid in zip(result.factors or [], result.valid, strict=False)
-        if valid
-    ]
+    assert result.factor_table is not None  # explain > 0: one row per valid input row
     return ScoredEmployees(
         employee_id=np.asarray(columns[KEY], dtype=np.int64)[ok],
         probability=probs,
         risk_band=bundle.band(probs),
-        top_factors=factors,
+        factors=result.factor_table,
         model_version=model_version,
         scored_at=now or dt.datetime.now(dt.UTC),
         rejected=int((~ok).sum()),

@@ -53,7 +53,7 @@ def encode_export(
     model_version: str,
     probability: np.ndarray,
     risk_band: np.ndarray,
-    top_factors: Sequence[Sequence[Factor]],
+    top_factors: Sequence[Sequence[Factor]] | Array,
     scored_at: datetime,
 ) -> bytes:
     """The export file's bytes. Rows are checked here, once, so a reader can trust the file:
@@ -68,6 +68,8 @@ def encode_export(
     for name, arr in (("probability", probs), ("risk_band", bands)):
         if arr.shape != (n,):
             raise ExportError(f"{name}: {arr.shape[0] if arr.ndim else 0} values for {n} employees")
+    if isinstance(top_factors, Array) and not top_factors.type.equals(TOP_FACTORS_TYPE):
+        raise ExportError(f"top_factors: type {top_factors.type}, expected {TOP_FACTORS_TYPE}")
     if len(top_factors) != n:
         raise ExportError(f"top_factors: {len(top_factors)} lists for {n} employees")
     if not model_version:
@@ -87,7 +89,7 @@ def encode_export(
         Array([model_version] * n, type=DataType.string()),
         Array.from_numpy(probs),
         string_array(bands.tolist()),
-        top_factors_array(top_factors),
+        top_factors if isinstance(top_factors, Array) else top_factors_array(top_factors),
         Array.from_numpy(np.full(n, stamp, dtype=np.int64)).cast(TIMESTAMP_TYPE),
     ]
     table = Table.from_arrays(arrays, names=list(COLUMNS))

@@ -68,11 +68,17 @@ class DeltaLake(dg.ConfigurableResource):
     def version(self, table: str) -> int | None:
         return self.table(table).version() if self.exists(table) else None
 
-    def write_partition(self, table: str, df: pd.DataFrame, snapshot_date: dt.date) -> int:
-        """Replace one snapshot_date partition; returns the new table version."""
-        if len(df) and set(df[SNAPSHOT_DATE].unique()) != {snapshot_date}:
+    def write_partition(self, table: str, df: pd.DataFrame | pa.Table, snapshot_date: dt.date) -> int:
+        """Replace one snapshot_date partition; returns the new table version. An Arrow table
+        is written as it is (for columns pandas would turn into Python objects)."""
+        dates = (
+            set(df.column(SNAPSHOT_DATE).unique().to_pylist())
+            if isinstance(df, pa.Table)
+            else set(df[SNAPSHOT_DATE].unique())
+        )
+        if len(df) and dates != {snapshot_date}:
             raise ValueError(f"{table}: rows must all have {SNAPSHOT_DATE} = {snapshot_date}")
-        data = to_arrow(df)
+        data = df if isinstance(df, pa.Table) else to_arrow(df)
         write_deltalake(
             self.uri(table),
             data,

@@ -118,3 +118,30 @@ def test_a_file_without_a_contract_column_is_refused_naming_it():
     write_ipc(Table.from_arrays([Array.from_numpy(np.array([1, 2]))], names=["employee_id"]), buf)
     with pytest.raises(ExportError, match="model_version"):
         check_export(buf.getvalue())
+
+
+def test_factor_arrays_encode_to_the_same_export_as_factor_lists():
+    from attrition_platform.contracts.arrow_columns import top_factors_from_arrays
+    from attrition_platform.model.explanations import FactorTable
+
+    rng = np.random.default_rng(3)
+    n, k = 500, 3
+    names = ("OverTime=Yes", "JobSatisfaction", "MonthlyIncome", "JobRole")
+    table = FactorTable(
+        features=rng.integers(0, len(names), size=(n, k)).astype(np.int32),
+        contributions=rng.normal(size=(n, k)).astype(np.float32),
+        names=names,
+    )
+    table.contributions[::7, -1] = 0.0  # a feature no tree used: left out by both builders
+    ids, probs, bands, _ = _rows(n)
+    as_lists = [[(f.feature, f.label, f.contribution) for f in row] for row in table.rows()]
+    from_lists = FallbackIndex.from_bytes(encode_export(ids, "3", probs, bands, as_lists, SCORED_AT))
+    arrays = top_factors_from_arrays(table.features, table.contributions, table.names, table.labels)
+    from_arrays = FallbackIndex.from_bytes(encode_export(ids, "3", probs, bands, arrays, SCORED_AT))
+    for i in range(n):
+        assert from_arrays.get(int(ids[i])) == from_lists.get(int(ids[i]))
+    assert len(from_arrays.get(int(ids[0])).top_factors) == k - 1  # row 0 had its zero dropped
+    from attrition_platform.model.explanations import factor_label
+
+    feature, label, _ = from_arrays.get(int(ids[1])).top_factors[0]
+    assert label == factor_label(feature)  # business words travel with each factor
