@@ -11,6 +11,7 @@ from attrition_platform.definitions import asset_graph
 from attrition_platform.defs.partitions import register_snapshot_dates
 from attrition_platform.resources.hris import HrisSource
 from attrition_platform.resources.lake import DeltaLake
+from attrition_platform.resources.published import PublishedLocation
 from attrition_platform.resources.mlflow_registry import MlflowRegistry
 
 SNAPSHOT_KEYS = ["hris_employees", "hris_terminations", "employee_features"]
@@ -28,6 +29,7 @@ def make_resources(home: Path, hris: HrisSource) -> dict[str, Any]:
     return {
         "hris": hris,
         "lake": DeltaLake(root=str(home / "lake")),
+        "published": PublishedLocation(uri=str(home / "serving")),
         "mlflow": MlflowRegistry(
             tracking_uri=f"sqlite:///{home / 'mlflow.db'}",
             artifact_location=(home / "artifacts").as_uri(),
