@@ -19,8 +19,14 @@ from arro3.core import Array
 from attrition_platform.contract_columns import KEY
 from attrition_platform.contracts import fallback_export
 from attrition_platform.contracts.arrow_columns import top_factors_from_arrays
-from attrition_platform.contracts.feature_store import latest_employee_features
-from attrition_platform.contracts.published import Pointer, publish_bundle, publish_scores, read_pointer, store_from_uri
+from attrition_platform.contracts.feature_store import latest_employee_features, without_opted_out
+from attrition_platform.contracts.published import (
+    Pointer,
+    publish_bundle,
+    publish_scores,
+    read_pointer,
+    store_from_uri,
+)
 from attrition_platform.model.bundle import ModelBundle
 from attrition_platform.model.explanations import FactorTable
 
@@ -91,9 +97,7 @@ def fallback_scores(
     if found is None:
         return None
     day, columns = found
-    keep = ~np.asarray(columns["opt_out"], dtype=bool) if "opt_out" in columns else None
-    if keep is not None:
-        columns = {k: np.asarray(v)[keep] for k, v in columns.items()}
+    columns, _ = without_opted_out(columns)
     scored = score_employees(bundle, model_version, columns, now)
     snapshot = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
     return snapshot, scored.export_bytes(), len(scored)

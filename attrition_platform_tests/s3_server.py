@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from attrition_platform_tests.processes import stop_process
+
 REGION = "us-east-1"
 ANY_KEY_ID = "testing-key-id"  # accepted while moto does not check credentials
 ANY_SECRET = "testing-secret"  # noqa: S105 - a throwaway value for the test server
@@ -44,16 +46,6 @@ def _healthy(endpoint: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()  # moto stops on plain SIGTERM
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -84,10 +76,10 @@ def s3_server() -> Iterator[str]:
                     try:
                         yield endpoint
                     finally:
-                        _stop(proc)
+                        stop_process(proc)
                     return
                 time.sleep(0.05)
-            _stop(proc)
+            stop_process(proc)
             last_log = log_path.read_text(errors="replace")[-2000:]
     pytest.fail(f"moto server not healthy after {_START_ATTEMPTS} tries:\n{last_log}")
 

@@ -102,3 +102,12 @@ def employee_features_at(
         flag = columns[OPT_OUT]
         columns[OPT_OUT] = np.array([True if v is None else bool(v) for v in flag], dtype=bool)
     return day.isoformat(), columns
+
+
+def without_opted_out(columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    """The rows of employees who did not opt out (of columns from this module), and how many
+    were left out: what batch scoring may score and publish."""
+    if OPT_OUT not in columns:
+        return columns, 0
+    opted = np.asarray(columns[OPT_OUT], dtype=bool)
+    return {k: np.asarray(v)[~opted] for k, v in columns.items()}, int(opted.sum())

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
-from attrition_platform.contracts.feature_store import OPT_OUT, employee_features_at
+from attrition_platform.contracts.feature_store import employee_features_at, without_opted_out
 from attrition_platform.contracts.published import (
     PublicationError,
     fetch_bundle,
@@ -80,10 +80,7 @@ def nightly_scores(
     found = employee_features_at(lake.root, day, lake.storage_options())
     if found is None or not len(found[1].get(KEY, [])):
         raise dg.Failure(f"employee_features has no active employees for {day}: materialise it first")
-    _, columns = found
-    active = len(columns[KEY])
-    opted = np.asarray(columns.get(OPT_OUT, np.zeros(active, dtype=bool)), dtype=bool)
-    columns = {k: np.asarray(v)[~opted] for k, v in columns.items()}
+    columns, opted_out = without_opted_out(found[1])
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="attrition-scores-") as tmp:
@@ -106,13 +103,13 @@ def nightly_scores(
     bands = pd.Series(scored.risk_band).value_counts().reindex(["low", "medium", "high"], fill_value=0)
     context.log.info(
         f"{len(scored):,} employees scored with model {pointer.model_version} in {seconds:.1f} s; "
-        f"{int(opted.sum())} opted out, {scored.rejected} refused"
+        f"{opted_out} opted out, {scored.rejected} refused"
     )
     return dg.MaterializeResult(
         metadata={
             "rows": len(scored),
             "model_version": pointer.model_version,
-            "opted_out_skipped": int(opted.sum()),
+            "opted_out_skipped": opted_out,
             "rejected_rows": scored.rejected,
             "risk_bands": dg.MetadataValue.md(bands.to_frame("employees").to_markdown()),
             "mean_probability": round(float(np.mean(scored.probability)), 4) if len(scored) else 0.0,

@@ -87,8 +87,8 @@ class ShapTables:
     node_threshold: np.ndarray  # float32 [nodes]: goes left when x < threshold
     node_default_left: np.ndarray  # bool [nodes]: where a missing value goes
     path_node: np.ndarray  # intp [depth * leaves]: the internal node at depth d of leaf l's path
-    path_bit: np.ndarray  # uint8 [depth * leaves]: 1 << slot of that node's feature, 0 = pad
-    bit_if_left: np.ndarray  # uint8: path_bit where a row going left breaks the path, else 0
+    bit_if_left: np.ndarray  # uint8: 1 << slot of the node's feature where a row going left
+    # breaks the leaf's path there, else 0 (and 0 for padding)
     bit_if_right: np.ndarray  # uint8: the same for a row going right
     full_mask: np.ndarray  # uint8 [leaves]: all the leaf's slots set
     leaf_offset: np.ndarray  # intp [leaves]: first row of the leaf's block in `table`
@@ -176,25 +176,16 @@ class ShapTables:
     def grouped_one(self, row: np.ndarray, grouping: EntryGrouping) -> tuple[np.ndarray, np.ndarray]:
         """(margin, contributions per group [G] float32) of one row: `_explain_one` summed by
         group instead of by feature (the same values, added in another order)."""
-        left = self._left(row.take(self.node_feature), bool(np.isnan(np.add.reduce(row))))
-        broken = np.where(left.take(self.path_node), self.bit_if_left, self.bit_if_right)
-        failed = np.bitwise_or.reduce(broken.reshape(self.depth, -1), axis=0)
-        pattern = self.full_mask ^ failed
-        reached = self.leaf_value.take(np.flatnonzero(failed == 0))
-        margin = np.add.accumulate(np.concatenate(([self.base_margin], reached)))[-1:]
+        pattern, margin = self._pattern_one(row)
         values = self.table.take(self.leaf_offset + pattern, axis=0).ravel().take(grouping.order)
         grouped = np.zeros(grouping.n_groups, dtype=np.float32)
         grouped[grouping.used] = np.add.reduceat(values, grouping.starts)
         return margin, grouped
 
     def margin_one(self, row: np.ndarray) -> np.ndarray:
-        """XGBoost's margin of one row (float32, bit for bit), without the contributions: the
-        first half of `_explain_one`, for a probability asked without factors."""
-        left = self._left(row.take(self.node_feature), bool(np.isnan(np.add.reduce(row))))
-        broken = np.where(left.take(self.path_node), self.bit_if_left, self.bit_if_right)
-        failed = np.bitwise_or.reduce(broken.reshape(self.depth, -1), axis=0)
-        reached = self.leaf_value.take(np.flatnonzero(failed == 0))
-        return np.add.accumulate(np.concatenate(([self.base_margin], reached)))[-1:]
+        """XGBoost's margin of one row (float32, bit for bit), without the contributions, for a
+        probability asked without factors."""
+        return self._pattern_one(row)[1]
 
     def _left(self, values: np.ndarray, maybe_missing: bool) -> np.ndarray:
         """Which way each split sends the row(s): left when x < threshold, missing values by
@@ -207,14 +198,19 @@ class ShapTables:
                 left = np.where(missing, self.node_default_left.reshape(shape), left)
         return left
 
-    def _explain_one(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _pattern_one(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per leaf, the bits of the slots whose conditions one row satisfies, and its margin
+        (the leaves with every bit set are the ones it reaches, one per tree)."""
         left = self._left(row.take(self.node_feature), bool(np.isnan(np.add.reduce(row))))
         # Bits of the slots whose condition the row breaks somewhere on the leaf's path.
         broken = np.where(left.take(self.path_node), self.bit_if_left, self.bit_if_right)
         failed = np.bitwise_or.reduce(broken.reshape(self.depth, -1), axis=0)
-        pattern = self.full_mask ^ failed  # the failed bits are a subset of the leaf's slots
-        reached = self.leaf_value.take(np.flatnonzero(pattern == self.full_mask))
+        reached = self.leaf_value.take(np.flatnonzero(failed == 0))
         margin = np.add.accumulate(np.concatenate(([self.base_margin], reached)))[-1:]
+        return self.full_mask ^ failed, margin  # the failed bits are a subset of the leaf's slots
+
+    def _explain_one(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pattern, margin = self._pattern_one(row)
         values = self.table.take(self.leaf_offset + pattern, axis=0).ravel().take(self.entry_order)
         return margin, np.add.reduceat(values, self.feature_starts)
 
@@ -418,7 +414,6 @@ def build(booster: xgb.Booster, budget_bytes: int | None = None) -> ShapTables |
         node_threshold=node_threshold,
         node_default_left=node_default,
         path_node=path_node.ravel(),
-        path_bit=path_bit.ravel(),
         bit_if_left=np.where(path_left, 0, path_bit).astype(np.uint8).ravel(),
         bit_if_right=np.where(path_left, path_bit, 0).astype(np.uint8).ravel(),
         full_mask=full_mask,

@@ -118,6 +118,14 @@ def running(home: Path, *, publish_model: ModelBundle | None = None, version: st
     settings = settings_for(home, **overrides)
     service = Service(settings)
     app = create_app(settings, Authenticator(dev_auth_settings(home / "secrets")), service=service)
+    with serve_in_thread(app) as (base, server, thread):
+        yield Stack(home, settings, service, base, features, server, thread)
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[tuple[str, uvicorn.Server, threading.Thread]]:
+    """`app` under uvicorn on a free loopback port in a thread; (base URL, server, thread).
+    Stops gracefully on exit (the service flushes its audit queue)."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_config=None,
                             lifespan="on", timeout_graceful_shutdown=10)
@@ -129,11 +137,11 @@ def running(home: Path, *, publish_model: ModelBundle | None = None, version: st
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the service did not start")
         time.sleep(0.02)
-    stack = Stack(home, settings, service, f"http://127.0.0.1:{port}", features, server, thread)
     try:
-        yield stack
+        yield f"http://127.0.0.1:{port}", server, thread
     finally:
-        stack.stop()
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def wait_until(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:

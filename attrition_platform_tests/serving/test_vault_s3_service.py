@@ -6,11 +6,8 @@ proves it used the keys Vault held. Tested over HTTP on loopback."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +15,6 @@ import httpx
 import hvac
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -30,7 +26,12 @@ from attrition_platform_tests.s3_server import (  # noqa: F401 - fixtures
     s3_options,
     s3_server,
 )
-from attrition_platform_tests.serving.harness import free_port, make_bundle, write_snapshot
+from attrition_platform_tests.serving.harness import (
+    free_port,
+    make_bundle,
+    serve_in_thread,
+    write_snapshot,
+)
 from attrition_platform_tests.serving.vault_server import ROOT_TOKEN, vault_server  # noqa: F401
 from serving.server import app_from_env
 
@@ -50,26 +51,6 @@ def _token(key: rsa.RSAPrivateKey, scope: str = "attrition:predict") -> str:
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "hr-manager-9", "iat": now, "exp": now + 300,
               "scope": scope}
     return jwt.encode(claims, key, algorithm="RS256")
-
-
-@contextmanager
-def _serving(app: Any) -> Iterator[str]:
-    """`app` under uvicorn on a loopback port; graceful stop (audit flush) on exit."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False,
-                                           log_config=None, lifespan="on", timeout_graceful_shutdown=10))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the service did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def test_a_service_configured_through_vault_reads_s3_and_verifies_tokens_with_vault_held_secrets(
@@ -111,7 +92,7 @@ def test_a_service_configured_through_vault_reads_s3_and_verifies_tokens_with_va
 
         app = app_from_env()
         assert app.state.service.settings.storage_options["AWS_ACCESS_KEY_ID"] == key_id
-        with _serving(app) as base:
+        with serve_in_thread(app) as (base, _, _):
             with httpx.Client(base_url=base, timeout=10) as c:
                 good = {"Authorization": f"Bearer {_token(signing)}"}
                 ready = c.get("/readyz")

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from attrition_platform_tests.processes import stop_process
+
 ROOT_TOKEN = "root"
 _START_ATTEMPTS = 3
 _READY_SECONDS = 15.0
@@ -88,19 +90,9 @@ def _start(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
             if _healthy(addr):
                 return proc, addr
             time.sleep(0.05)
-        _stop(proc)
+        stop_process(proc)
         last_log = log_path.read_text(errors="replace")[-2000:]
     pytest.fail(f"bao server -dev not healthy after {_START_ATTEMPTS} tries:\n{last_log}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -111,4 +103,4 @@ def vault_server() -> Iterator[str]:
         try:
             yield addr
         finally:
-            _stop(proc)
+            stop_process(proc)
