@@ -183,7 +183,7 @@ def demo(
         typer.echo(f"HRIS: {source.kind}" + (f" ({source.path})" if source.path else "")
                    + f", {len(dates)} snapshot(s) {dates[0]} .. {dates[-1]}")
         instance = _run_demo(p, dates, ident, refresh=refresh, retrain=retrain, verbose=verbose)
-        published = _publish_for_serving(p)
+        published = _govern(instance, verbose)
         _score_latest(instance, dates[-1], verbose)
         _summary(instance, p, time.perf_counter() - t0, published)
 
@@ -226,7 +226,8 @@ def _run_demo(p: Any, dates: list[dt.date], ident: dict[str, Any], *, refresh: b
         typer.echo("training: the challenger was trained on training inputs with exactly this "
                    "content, skipped (--retrain to train again)")
         return instance
-    typer.echo("training: training_set -> candidate_model -> model_evaluation ...")
+    typer.echo("training: training_set -> candidate_model -> model_evaluation -> fairness_report "
+               "-> promotion_gate -> production_model ...")
     t = time.perf_counter()
     _check_result(jobs.launch(instance, "train_model", None, quiet), "training")
     currency.record_inputs(registry, fingerprint)
@@ -266,42 +267,40 @@ def _score_latest(instance: Any, day: dt.date, verbose: bool) -> None:
     typer.echo(f"nightly scores: {day} scored with the published model in {time.perf_counter() - t:.1f}s")
 
 
-def _publish_for_serving(p: Any) -> str:
-    """Publish the challenger to the serving location unless `CURRENT` already names it, so a
-    service started after the demo has a model and nightly fallback scores to serve.
-
-    Interim: the promotion gate (issue 7) will decide what serves; until it lands the demo's
-    only model is published with that reason recorded in `CURRENT`."""
+def _govern(instance: Any, verbose: bool) -> str:
+    """Run the promotion gate and publication for the challenger when no gate has judged it yet
+    (a data directory trained before the gate existed, or a run killed after training); returns
+    what now serves."""
+    from attrition_platform import runs
     from attrition_platform.contracts.published import default_serving_uri
     from attrition_platform.definitions import defs
-    from attrition_platform.model.bundle import ModelBundle
-    from attrition_platform.publication import publish, published_version
+    from attrition_platform.defs.governance_assets import CHALLENGER, CHAMPION
+    from attrition_platform.publication import published_version
 
     registry = defs().resources["mlflow"]
-    version = registry.alias_version("challenger")
-    if version is None:
+    challenger = registry.alias_version(CHALLENGER)
+    if challenger is None:
         return "nothing published (no model registered)"
+    champion = registry.alias_version(CHAMPION)
+    judged = "gate.decision" in (challenger.tags or {})
     uri = default_serving_uri()
-    name = str(version.version)
-    if published_version(uri) == name:
-        return f"model {name} already published at {uri}"
-    t = time.perf_counter()
-    bundle = ModelBundle.from_mlflow(registry.model_uri(name), registry.tracking_uri)
-    # The holdout metrics are tags of the version (set by model_evaluation after training):
-    # carry them into the published metadata so `GET /v1/model` can show them.
-    tested = {k[len("test_"):]: float(v) for k, v in (version.tags or {}).items() if k.startswith("test_")}
-    if tested:
-        bundle.metadata["evaluation_metrics"] = tested
-    _, rows = publish(bundle, name, uri, str(p.lake), promoted_by="attrition demo",
-                      reason="the demo's model (no promotion gate yet)")
-    typer.echo(f"published model {name} and {rows} cached scores to {uri} in {time.perf_counter() - t:.1f}s")
-    return f"model {name} published at {uri}"
+    if not judged or champion is None or published_version(uri) != str(champion.version):
+        quiet = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+        t = time.perf_counter()
+        _check_result(runs.CodeLocationJobs().launch(instance, "promote", None, quiet), "promotion")
+        typer.echo(f"promotion gate and publication done in {time.perf_counter() - t:.1f}s")
+        champion = registry.alias_version(CHAMPION)
+    if champion is None:
+        return "nothing published: the promotion gate rejected the first model (see promotion_gate)"
+    return f"champion v{champion.version} published at {uri}"
 
 
 def _summary(instance: Any, p: Any, seconds: float, published: str = "") -> None:
     ts = _metadata(instance, "training_set")
     cand = _metadata(instance, "candidate_model")
     ev = _metadata(instance, "model_evaluation")
+    fair = _metadata(instance, "fairness_report")
+    gate = _metadata(instance, "promotion_gate")
     names = ("recall", "precision", "f1", "roc_auc", "pr_auc", "brier")
     lines = [
         "",
@@ -317,6 +316,11 @@ def _summary(instance: Any, p: Any, seconds: float, published: str = "") -> None
     ]
     for n in names:
         lines.append(f"  {n:<16}{float(ev.get(n, float('nan'))):>8.3f}{float(ev.get('baseline_' + n, float('nan'))):>10.3f}")
+    if fair:
+        lines.append(f"fairness          : largest recall gap {fair.get('candidate_max_gap_pp')} pp "
+                     f"({fair.get('largest_gap_attribute')}; fairness_report has every group)")
+    if gate:
+        lines.append(f"promotion gate    : {gate.get('summary')}")
     lines += [
         f"serving           : {published}",
         f"total time        : {seconds:.0f}s",

@@ -152,3 +152,27 @@ def line_plot(x: Sequence[object], y: Sequence[float], title: str, ylabel: str) 
     ax.set_title(title)
     fig.autofmt_xdate()
     return _markdown(fig, title)
+
+
+def grouped_bar_plot(
+    groups: Sequence[str], series: Mapping[str, Sequence[float]], title: str, xlabel: str,
+    flagged: Sequence[bool] | None = None,
+) -> str:
+    """Horizontal bars per group, one bar per series (e.g. candidate vs champion recall per
+    protected group); `flagged` groups (too small to judge) get a "*" after their name."""
+    names = [f"{g} *" if flagged is not None and flagged[i] else g for i, g in enumerate(groups)]
+    n = max(len(series), 1)
+    height = 0.8 / n
+    fig, ax = plt.subplots(figsize=(6, 0.32 * len(names) * max(n, 1.5) / 1.5 + 1.2))
+    y = np.arange(len(names))[::-1]
+    for i, (label, values) in enumerate(series.items()):
+        vals = np.nan_to_num(np.asarray(values, dtype=float))
+        ax.barh(y + (n - 1) / 2 * height - i * height, vals, height=height, label=label)
+    ax.set_yticks(y, names)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize="small")
+    if flagged is not None and any(flagged):
+        ax.annotate("* too few rows or leavers to judge", (0, 0), xycoords="axes fraction",
+                    xytext=(0, -30), textcoords="offset points", fontsize="small")
+    return _markdown(fig, title)

@@ -1,8 +1,8 @@
 """Putting a model where serving finds it: the bundle, the nightly fallback export, `CURRENT`.
 
-One function the demo calls today and the promotion gate and `nightly_scores` (issue 7) will
-call from their assets: score the latest feature snapshot with the bundle (the same validated
-call serving makes), write the export, then publish the bundle and the pointer together. The
+One function `production_model` calls when the champion changes (tests and benchmarks call it
+too): score the latest feature snapshot with the bundle (the same validated call serving
+makes), write the export, then publish the bundle and the pointer together. The
 order matters: the export is written first, so `CURRENT` never names scores that are not there.
 """
 
@@ -22,6 +22,7 @@ from attrition_platform.contracts.arrow_columns import top_factors_from_arrays
 from attrition_platform.contracts.feature_store import latest_employee_features, without_opted_out
 from attrition_platform.contracts.published import (
     Pointer,
+    Store,
     publish_bundle,
     publish_scores,
     read_pointer,
@@ -106,7 +107,7 @@ def fallback_scores(
 def publish(
     bundle: ModelBundle,
     model_version: str,
-    serving_uri: str,
+    serving: str | Store,
     lake_root: str,
     *,
     promoted_by: str,
@@ -114,8 +115,9 @@ def publish(
     storage_options: dict[str, str] | None = None,
 ) -> tuple[Pointer, int]:
     """Write the export, then the bundle and `CURRENT`; returns the pointer and the rows scored.
-    `storage_options` (the AWS_* dict) serve the lake and an s3:// `serving_uri` alike."""
-    store = store_from_uri(serving_uri, storage_options)
+    `serving` is the published location's URI or its store (the graph passes the store of its
+    `published` resource); `storage_options` (the AWS_* dict) serve the lake and an s3:// URI alike."""
+    store = store_from_uri(serving, storage_options) if isinstance(serving, str) else serving
     scores_key = None
     rows = 0
     scored = fallback_scores(bundle, model_version, lake_root, storage_options)

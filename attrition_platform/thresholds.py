@@ -13,3 +13,16 @@ RECALL_DROP_RETRAIN = 0.05  # recall drop vs the model's evaluation -> retrain
 FAIRNESS_RECALL_GAP_ALERT = 0.05  # recall gap across protected groups -> alert
 PROMOTION_FAIRNESS_TOLERANCE = 0.02  # candidate's gap within ±2 pp of production's
 RETENTION_DAYS = 180  # logged inputs are purged after this
+
+# Promotion gate (defaults of its launchpad config)
+PROMOTION_RECALL_TOLERANCE = 0.0  # candidate recall may trail the champion's by this much
+PROMOTION_PRECISION_TOLERANCE = 0.0  # same for precision
+# The first model (no champion yet) must clear absolute floors on its holdout window.
+FIRST_MODEL_MIN_RECALL = 0.30
+FIRST_MODEL_MIN_PRECISION = 0.20
+FIRST_MODEL_MIN_ROC_AUC = 0.65
+FIRST_MODEL_MAX_FAIRNESS_GAP: float | None = None  # a recall-gap floor for it: off (governance/gate.py says why)
+
+# Fairness measurement: a group with fewer rows or leavers is flagged and not gated on
+FAIRNESS_MIN_GROUP_ROWS = 30
+FAIRNESS_MIN_GROUP_LEAVERS = 10

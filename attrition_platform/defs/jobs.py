@@ -8,6 +8,7 @@ from attrition_platform.resources.hris import HrisSource
 
 SNAPSHOT_ASSETS = ["hris_employees", "hris_terminations", "employee_features"]
 TRAINING_ASSETS = ["training_set", "candidate_model", "model_evaluation"]
+GOVERNANCE_ASSETS = ["fairness_report", "promotion_gate", "production_model"]
 
 snapshot_job = dg.define_asset_job(
     "snapshot",
@@ -26,8 +27,16 @@ nightly_scoring_job = dg.define_asset_job(
 
 train_model_job = dg.define_asset_job(
     "train_model",
-    selection=dg.AssetSelection.assets(*TRAINING_ASSETS),
-    description="Rebuild the training set, train a challenger and evaluate it on the holdout window.",
+    selection=dg.AssetSelection.assets(*TRAINING_ASSETS, *GOVERNANCE_ASSETS),
+    description="Rebuild the training set, train a challenger, evaluate it on the holdout window, "
+    "measure its fairness, let the promotion gate decide, and publish the champion.",
+)
+
+promote_job = dg.define_asset_job(
+    "promote",
+    selection=dg.AssetSelection.assets(*GOVERNANCE_ASSETS),
+    description="Fairness, the promotion gate and publication for the current challenger; with "
+    "promotion_gate config action=promote|rollback, make a named version the champion by hand.",
 )
 
 

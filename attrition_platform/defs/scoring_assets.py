@@ -1,7 +1,7 @@
 """Nightly scores: every active, non-opted-out employee of a snapshot, scored by the served model.
 
 The model is the one at the published location (`CURRENT`), i.e. the model the live service
-answers with; once the promotion gate lands, that is the champion. Scores go two ways: the
+answers with: the champion, once `production_model` has published it. Scores go two ways: the
 Delta table `nightly_scores` (one partition per snapshot date, for analysts and the recall
 monitor) and, for the latest snapshot, the fallback export serving answers from when live
 scoring is down (written first, then `CURRENT` is pointed at it in one atomic step).
@@ -28,6 +28,7 @@ from attrition_platform.contracts.published import (
     read_pointer,
 )
 from attrition_platform.defs.feature_assets import employee_features
+from attrition_platform.defs.governance_assets import production_model
 from attrition_platform.defs.partitions import partition_date, snapshot_partitions
 from attrition_platform.publication import ScoredEmployees, score_employees
 from attrition_platform.resources.lake import DeltaLake
@@ -57,7 +58,7 @@ def scores_table(day: dt.date, scored: ScoredEmployees) -> pa.Table:
     partitions_def=snapshot_partitions,
     group_name="scoring",
     kinds={"deltalake", "xgboost"},
-    deps=[employee_features],
+    deps=[employee_features, production_model],
     owners=["team:data"],
     description="Every active, non-opted-out employee of the snapshot scored by the served model "
     "(published CURRENT) with top factors; the latest snapshot's scores also become serving's "
@@ -75,7 +76,7 @@ def nightly_scores(
     if pointer is None:
         raise dg.Failure(
             f"nothing is published at {published.uri} yet: publish a model first "
-            "(`attrition demo` does; later the promotion gate)"
+            "(materialise promotion_gate and production_model; `attrition demo` does)"
         )
     found = employee_features_at(lake.root, day, lake.storage_options())
     if found is None or not len(found[1].get(KEY, [])):

@@ -15,7 +15,10 @@ EXPECTED_EDGES = {
     "training_set": {"employee_features", "hris_terminations"},
     "candidate_model": {"training_set"},
     "model_evaluation": {"candidate_model", "training_set"},
-    "nightly_scores": {"employee_features"},
+    "fairness_report": {"model_evaluation"},
+    "promotion_gate": {"model_evaluation", "fairness_report"},
+    "production_model": {"promotion_gate"},
+    "nightly_scores": {"employee_features", "production_model"},
 }
 EXPECTED_GROUPS = {
     "hris_system": "hris",
@@ -25,6 +28,9 @@ EXPECTED_GROUPS = {
     "training_set": "training",
     "candidate_model": "training",
     "model_evaluation": "training",
+    "fairness_report": "governance",
+    "promotion_gate": "governance",
+    "production_model": "governance",
     "nightly_scores": "scoring",
 }
 
@@ -67,6 +73,7 @@ def test_checks_cover_contract_keys_exits_leakage_and_balance(definitions: dg.De
         ("employee_features", "features_not_after_snapshot"),
         ("training_set", "training_label_leakage"),
         ("training_set", "training_class_balance"),
+        ("fairness_report", "fairness_gap_within_limit"),
     }
 
 
@@ -79,6 +86,11 @@ def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
     }
     assert {k.to_user_string() for k in train.asset_layer.executable_asset_keys} == {
         "training_set", "candidate_model", "model_evaluation",
+        "fairness_report", "promotion_gate", "production_model",
+    }
+    promote = definitions.resolve_job_def("promote")
+    assert {k.to_user_string() for k in promote.asset_layer.executable_asset_keys} == {
+        "fairness_report", "promotion_gate", "production_model",
     }
     scores = definitions.resolve_job_def("nightly_scoring")
     assert scores.partitions_def is not None

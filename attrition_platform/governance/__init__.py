@@ -1,0 +1,1 @@
+"""Deciding what may serve: fairness per protected group, the evaluation window's proof, the gate's rules."""
