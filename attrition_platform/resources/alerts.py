@@ -369,7 +369,8 @@ class Alerts(dg.ConfigurableResource):
                             self.max_backoff_s)
                 log.info(f"alert to {channel}: {problem}; retry {attempt + 1}/{self.max_attempts} in {delay:.2g} s")
                 time.sleep(delay)
-        return _Delivery(False, self.max_attempts, f"{problem} after {self.max_attempts} attempts")
+        tries = f"{self.max_attempts} attempt{'s' if self.max_attempts > 1 else ''}"
+        return _Delivery(False, self.max_attempts, f"{problem} after {tries}")
 
     def _record(self, record: dict[str, Any], log: logging.Logger) -> str | None:
         """Append one JSON line with a single O_APPEND write, so concurrent senders (sensors,
