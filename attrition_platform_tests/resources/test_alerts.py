@@ -95,7 +95,7 @@ def test_slack_receives_the_documented_incoming_webhook_message(tmp_path: Path) 
     [(method, path, body)] = receiver.requests
     assert (method, path) == ("POST", "/slack/T0/B0/secret-token")
     assert body == {
-        "text": "[ERROR] drift_report: PSI 0.31 on MonthlyIncome above 0.2 <!channel> & co",
+        "text": "[ERROR] drift_report: PSI 0.31 on MonthlyIncome above 0.2 &lt;!channel&gt; &amp; co",
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": "ERROR: drift_report", "emoji": True}},
             {"type": "section", "text": {"type": "mrkdwn", "text":
@@ -320,3 +320,15 @@ def test_an_alert_that_cannot_be_delivered_is_refused_naming_the_field(fields: d
     base = {"summary": "s", "severity": "error", "source": "x", "dedup_key": "k"}
     with pytest.raises(ValueError, match=named.replace("[", r"\[").replace("]", r"\]")):
         Alert(**(base | fields))
+
+
+def test_details_that_json_cannot_encode_arrive_as_text(tmp_path: Path) -> None:
+    """A date (or any object) in details must not cost the page: it is sent as its text."""
+    receiver = Receiver(202)
+    alert = Alert(summary="recall dropped", severity="error", source="recall_monitor", dedup_key="r",
+                  details={"month": dt.date(2026, 10, 1), "recall": 0.61})
+    with receiving(receiver) as base:
+        outcome = alerts_to(base, tmp_path, slack_webhook_url="").send(alert)
+    assert outcome.delivered == ("pagerduty",)
+    assert receiver.bodies[0]["payload"]["custom_details"] == {"month": "2026-10-01", "recall": 0.61}
+    assert records(tmp_path)[0]["details"] == {"month": "2026-10-01", "recall": 0.61}
