@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 
+from attrition_platform.resources.alerts import Alerts
 from attrition_platform.resources.hris import hris_from_env
 from attrition_platform.contracts.published import default_serving_uri
 from attrition_platform.resources.lake import DeltaLake
@@ -23,6 +24,9 @@ def build_resources(env: str) -> dict[str, dg.ConfigurableResource]:
     if env == "prod":
         return {
             "hris": hris,
+            # Slack/PagerDuty secrets are read from the environment at send time (optional:
+            # Dagster has no optional EnvVar); the record goes under ATTRITION_HOME.
+            "alerts": Alerts(),
             "lake": DeltaLake(root=dg.EnvVar("ATTRITION_LAKE_URI")),
             "published": PublishedLocation(uri=dg.EnvVar("ATTRITION_SERVING_URI")),
             "mlflow": MlflowRegistry(
@@ -33,6 +37,7 @@ def build_resources(env: str) -> dict[str, dg.ConfigurableResource]:
     p = paths().ensure()
     return {
         "hris": hris,
+        "alerts": Alerts(jsonl_path=str(p.home / "alerts" / "alerts.jsonl")),
         "lake": DeltaLake(root=str(p.lake)),
         "published": PublishedLocation(uri=default_serving_uri()),
         "mlflow": MlflowRegistry(

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from attrition_platform.definitions import asset_graph
+from attrition_platform.resources.alerts import Alerts
 from attrition_platform.defs.partitions import register_snapshot_dates
 from attrition_platform.resources.hris import HrisSource
 from attrition_platform.resources.lake import DeltaLake
@@ -28,6 +29,8 @@ SMALL_TRAINING = {
 def make_resources(home: Path, hris: HrisSource) -> dict[str, Any]:
     return {
         "hris": hris,
+        # the record only: Slack and PagerDuty stay off even if the environment names them
+        "alerts": Alerts(jsonl_path=str(home / "alerts.jsonl"), slack_webhook_url="", pagerduty_routing_key=""),
         "lake": DeltaLake(root=str(home / "lake")),
         "published": PublishedLocation(uri=str(home / "serving")),
         "mlflow": MlflowRegistry(

@@ -97,8 +97,8 @@ def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
     assert {k.to_user_string() for k in scores.asset_layer.executable_asset_keys} == {"nightly_scores"}
     crons = {s.name: s.cron_schedule for s in definitions.schedules or []}
     assert crons == {"monthly_retrain": "0 4 1 * *"}
-    sensors = {s.name: s.job_name for s in definitions.sensors or []}
-    assert sensors == {"hris_extract_sensor": "snapshot"}
+    sensors = {s.name: s.job_name if s.has_jobs else None for s in definitions.sensors or []}
+    assert sensors == {"hris_extract_sensor": "snapshot", "run_failure_alert": None}
 
 
 def test_partitions_are_the_extract_dates_the_hris_reports(definitions: dg.Definitions) -> None:
@@ -127,6 +127,7 @@ def test_resources_follow_the_data_directory(definitions: dg.Definitions, tmp_pa
     assert Path(resources["lake"].root) == tmp_path / "lake"
     assert resources["mlflow"].tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
     assert resources["hris"].kind == "synthetic"
+    assert Path(resources["alerts"].record_path()) == tmp_path / "alerts" / "alerts.jsonl"
 
 
 def test_unknown_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
