@@ -255,6 +255,7 @@ def recall_monitor(
             "recall_by_month": dg.MetadataValue.md(
                 table.to_markdown() if len(table) else "_no scores yet_"
             ),
+            "recall_per_month": dg.MetadataValue.json(rc.month_records(monthly)),
             "recall_chart": dg.MetadataValue.md(
                 plots.recall_plot(
                     list(monthly.index),

@@ -172,7 +172,10 @@ def monthly_recall(labelled: pd.DataFrame) -> pd.DataFrame:
             "complete": maturing == 0,
             "models": ",".join(sorted(judged[MODEL_VERSION].unique(), key=_version_key)),
         }
-    frame = pd.DataFrame.from_dict(records, orient="index", columns=list(MONTH_COLUMNS))
+    frame = pd.DataFrame.from_dict(records, orient="index", columns=list(MONTH_COLUMNS)).astype(
+        {**dict.fromkeys(MONTH_COLUMNS[:5], "int64"), "recall": "float64", "precision": "float64",
+         "complete": "bool", "models": "object"}
+    )
     frame.index.name = MONTH
     return frame
 
@@ -216,6 +219,25 @@ def evaluation_recall(metadata: Mapping[str, Any]) -> tuple[float | None, str]:
         if isinstance(value, int | float) and math.isfinite(value):
             return float(value), key
     return None, "none"
+
+
+def month_records(monthly: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The per-month numbers as plain JSON values (NaN becomes None), for machines to read."""
+    out: dict[str, dict[str, Any]] = {}
+    for month, row in monthly.iterrows():
+        record: dict[str, Any] = {}
+        for name in MONTH_COLUMNS:
+            value = row[name]
+            if name in ("recall", "precision"):
+                record[name] = None if math.isnan(value) else round(float(value), 4)
+            elif name == "complete":
+                record[name] = bool(value)
+            elif name == "models":
+                record[name] = str(value)
+            else:
+                record[name] = int(value)
+        out[str(month)] = record
+    return out
 
 
 def month_table(monthly: pd.DataFrame, evaluation: float | None, verdict_months: Sequence[str]) -> pd.DataFrame:
