@@ -290,12 +290,8 @@ def recall_within_limit(context: dg.AssetCheckExecutionContext) -> dg.AssetCheck
     drop = _value(metadata, "recall_drop_pp")
     limit = RECALL_DROP_RETRAIN * 100
     passed = not (enough and isinstance(drop, int | float) and drop > limit)
-    if not enough:
-        description = str(_value(metadata, "summary") or "no materialisation of recall_monitor yet")
-    else:
-        description = (
-            f"recall dropped {drop:.1f} pp (limit {limit:g} pp) in {_value(metadata, 'verdict_months')}"
-        )
+    summary = str(_value(metadata, "summary") or "no materialisation of recall_monitor yet")
+    description = f"{summary} (limit {limit:g} pp)" if enough else summary
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,

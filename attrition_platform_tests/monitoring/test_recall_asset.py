@@ -246,3 +246,22 @@ def test_validation_recall_is_the_fallback_and_is_named(tmp_path: Path, trained)
     write_exits(tmp_path, exits)
     _, md, _ = run(tmp_path)
     assert md["evaluation_recall"] == 0.6 and md["evaluation_recall_source"] == "validation_metrics"
+
+
+def test_a_tampered_bundle_fails_naming_the_file(tmp_path: Path, trained) -> None:
+    publish_model(tmp_path, trained, "1", 0.5, horizon_days=HORIZON, evaluation_metrics={"recall": EVALUATION_RECALL})
+    probabilities, exits = leavers_and_stayers(flagged_leavers=20, missed_leavers=0, stayers=5)
+    write_scores(tmp_path, JAN, probabilities)
+    write_exits(tmp_path, exits)
+    metadata = tmp_path / "serving" / "bundles" / "1" / "metadata.json"
+    metadata.write_text(metadata.read_text().replace('"threshold": 0.5', '"threshold": 0.05'))
+    result = dg.materialize(
+        [recall_monitor],
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"lake": DeltaLake(root=str(tmp_path / "lake")),
+                   "published": PublishedLocation(uri=str(tmp_path / "serving"))},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "bundles/1/metadata.json" in failure.step_failure_data.error.message
