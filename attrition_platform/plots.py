@@ -91,6 +91,26 @@ def bar_plot(labels: Sequence[str], values: Sequence[float], title: str, xlabel:
     return _markdown(fig, title)
 
 
+def recall_plot(months: Sequence[str], realised: Sequence[float], evaluation: float | None, limit: float) -> str:
+    """Realised recall per month (NaN: no leavers or not matured) against the evaluation
+    recall, with the retrain line `limit` below it: a point under the dotted line is a drop
+    the recall monitor acts on."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    x = np.arange(len(months))
+    ax.plot(x, np.asarray(realised, dtype=float), marker="o", label="realised recall")
+    if evaluation is not None:
+        ax.axhline(evaluation, color="tab:green", label="evaluation recall")
+        ax.axhline(evaluation - limit, color="tab:red", ls=":", label=f"retrain below (-{limit * 100:g} pp)")
+    ax.set_xticks(x, list(months), rotation=45, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_ylabel("recall")
+    ax.set_title("Realised recall by month of score")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _markdown(fig, "realised recall by month")
+
+
 def line_runs(dates: Sequence[dt.date], max_gap: dt.timedelta) -> list[list[int]]:
     """Indices of consecutive dates grouped where no gap exceeds `max_gap` (one line each)."""
     runs: list[list[int]] = []

@@ -10,6 +10,7 @@ MAX_POSITIVE_RATE = 0.60
 # Monitoring and governance (used by later stages of the graph)
 PSI_ALERT = 0.2  # drift on a key feature -> alert and retrain
 RECALL_DROP_RETRAIN = 0.05  # recall drop vs the model's evaluation -> retrain
+RECALL_MIN_LEAVERS = 20  # leavers a month needs before its realised recall is judged (1 miss = 5 pp)
 FAIRNESS_RECALL_GAP_ALERT = 0.05  # recall gap across protected groups -> alert
 PROMOTION_FAIRNESS_TOLERANCE = 0.02  # candidate's gap within ±2 pp of production's
 RETENTION_DAYS = 180  # logged inputs are purged after this
