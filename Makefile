@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 # One pytest worker per core (pytest-xdist): the CLI tests run real demos in subprocesses.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 dev-ui: $(STAMP)
 	$(BIN)/attrition ui

@@ -19,6 +19,9 @@ EXPECTED_EDGES = {
     "promotion_gate": {"model_evaluation", "fairness_report"},
     "production_model": {"promotion_gate"},
     "nightly_scores": {"employee_features", "production_model"},
+    "prediction_log": set(),
+    "action_log": set(),
+    "recall_monitor": {"nightly_scores", "hris_terminations", "prediction_log"},
 }
 EXPECTED_GROUPS = {
     "hris_system": "hris",
@@ -32,6 +35,9 @@ EXPECTED_GROUPS = {
     "promotion_gate": "governance",
     "production_model": "governance",
     "nightly_scores": "scoring",
+    "prediction_log": "audit",
+    "action_log": "audit",
+    "recall_monitor": "monitoring",
 }
 
 
@@ -74,6 +80,7 @@ def test_checks_cover_contract_keys_exits_leakage_and_balance(definitions: dg.De
         ("training_set", "training_label_leakage"),
         ("training_set", "training_class_balance"),
         ("fairness_report", "fairness_gap_within_limit"),
+        ("recall_monitor", "recall_within_limit"),
     }
 
 
