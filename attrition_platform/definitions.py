@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from attrition_platform.resources.alerts import Alerts
 from attrition_platform.resources.hris import hris_from_env
@@ -28,7 +29,9 @@ def build_resources(env: str) -> dict[str, dg.ConfigurableResource]:
             # Dagster has no optional EnvVar); the record goes under ATTRITION_HOME.
             "alerts": Alerts(),
             "lake": DeltaLake(root=dg.EnvVar("ATTRITION_LAKE_URI")),
-            "published": PublishedLocation(uri=dg.EnvVar("ATTRITION_SERVING_URI")),
+            # dagster-aws's S3 client with the default AWS chain (IRSA on EKS; AWS_ENDPOINT_URL
+            # for an S3-compatible store)
+            "published": PublishedLocation(uri=dg.EnvVar("ATTRITION_SERVING_URI"), s3=S3Resource()),
             "mlflow": MlflowRegistry(
                 tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
                 artifact_location=dg.EnvVar("ATTRITION_MLFLOW_ARTIFACTS"),
