@@ -1,9 +1,15 @@
-"""Jobs, the sensor that lands new HRIS extracts, and the monthly retrain (all off until switched on)."""
+"""Jobs (asset selections), the sensor that lands new HRIS extracts, and the schedules of the plan
+(all off until switched on: a fresh install must not start training by itself)."""
 
 import dagster as dg
 
 from attrition_platform.defs.metadata import observe_source
-from attrition_platform.defs.partitions import new_snapshot_keys, snapshot_partitions
+from attrition_platform.defs.partitions import (
+    SNAPSHOT_PARTITIONS_NAME,
+    new_snapshot_keys,
+    register_snapshot_dates,
+    snapshot_partitions,
+)
 from attrition_platform.resources.hris import HrisSource
 
 SNAPSHOT_ASSETS = ["hris_employees", "hris_terminations", "employee_features"]
@@ -65,6 +71,61 @@ monthly_retrain_schedule = dg.ScheduleDefinition(
     name="monthly_retrain",
     job=train_model_job,
     cron_schedule="0 4 1 * *",
-    description="Full retrain on the first of each month.",
+    tags={"attrition/trigger": "monthly"},
+    description="Full retrain on the first of each month (the plan's monthly retrain; the weekly "
+    "one runs the same pipeline).",
 )
 
+
+
+fairness_audit_job = dg.define_asset_job(
+    "fairness_audit",
+    selection=dg.AssetSelection.assets("fairness_report"),
+    description="Recall, precision and selection rate per protected group for the challenger and "
+    "the champion; fairness_alert_sensor alerts above 5 pp.",
+)
+
+
+@dg.schedule(
+    job=snapshot_job,
+    cron_schedule="0 2 * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Daily: asks the HRIS for its extract dates and lands each new one (one snapshot "
+    "run per new date; run key = the date).",
+)
+def daily_snapshots(context: dg.ScheduleEvaluationContext, hris: HrisSource) -> list[dg.RunRequest] | dg.SkipReason:
+    new = register_snapshot_dates(context.instance, hris.extract_dates())
+    if not new:
+        return dg.SkipReason("no new HRIS extract dates")
+    return [dg.RunRequest(run_key=key, partition_key=key) for key in new]
+
+
+@dg.schedule(
+    job=nightly_scoring_job,
+    cron_schedule="0 3 * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Nightly: scores the latest snapshot with the champion (Delta + serving's fallback export).",
+)
+def nightly_scores_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    keys = sorted(context.instance.get_dynamic_partitions(SNAPSHOT_PARTITIONS_NAME))
+    if not keys:
+        return dg.SkipReason("no snapshot landed yet")
+    night = context.scheduled_execution_time.date().isoformat()
+    return dg.RunRequest(run_key=f"{keys[-1]}@{night}", partition_key=keys[-1])
+
+
+weekly_retrain_schedule = dg.ScheduleDefinition(
+    name="weekly_retrain",
+    job=train_model_job,
+    cron_schedule="0 4 * * 0",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Weekly retrain pipeline: training set, challenger, evaluation, fairness, gate, publication.",
+)
+
+quarterly_fairness_audit_schedule = dg.ScheduleDefinition(
+    name="quarterly_fairness_audit",
+    job=fairness_audit_job,
+    cron_schedule="0 6 1 1,4,7,10 *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Quarterly fairness audit (fairness_alert_sensor alerts above 5 pp).",
+)
