@@ -16,6 +16,7 @@ EXPECTED_EDGES = {
     "candidate_model": {"training_set"},
     "model_evaluation": {"candidate_model", "training_set"},
     "nightly_scores": {"employee_features"},
+    "drift_report": {"training_set"},
 }
 EXPECTED_GROUPS = {
     "hris_system": "hris",
@@ -26,6 +27,7 @@ EXPECTED_GROUPS = {
     "candidate_model": "training",
     "model_evaluation": "training",
     "nightly_scores": "scoring",
+    "drift_report": "monitoring",
 }
 
 
@@ -67,6 +69,7 @@ def test_checks_cover_contract_keys_exits_leakage_and_balance(definitions: dg.De
         ("employee_features", "features_not_after_snapshot"),
         ("training_set", "training_label_leakage"),
         ("training_set", "training_class_balance"),
+        ("drift_report", "drift_psi_within_limit"),
     }
 
 
