@@ -262,20 +262,15 @@ def drift_psi_within_limit(context: dg.AssetCheckExecutionContext) -> dg.AssetCh
             metadata={"enough_data": False},
         )
     psi: dict[str, float] = dict(meta.get("psi") or {})
-    drifted = [name for name, value in psi.items() if value >= PSI_ALERT]
-    described = ", ".join(f"{name} PSI {psi[name]:.3f}" for name in drifted)
+    found = drift.verdict({**psi, drift.PREDICTION: float(meta.get("prediction_psi", 0.0))}, list(psi), PSI_ALERT)
     return dg.AssetCheckResult(
-        passed=not drifted,
+        passed=not found.drifted,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"drift on key feature(s): {described} (limit {PSI_ALERT})"
-            if drifted
-            else f"every key feature below PSI {PSI_ALERT} (max {max(psi.values(), default=0.0):.3f})"
-        ),
+        description=found.describe(),
         metadata={
             "enough_data": True,
-            "max_psi": dg.MetadataValue.float(float(max(psi.values(), default=0.0))),
-            "drifted_features": dg.MetadataValue.json(drifted),
+            "max_psi": dg.MetadataValue.float(found.max_psi),
+            "drifted_features": dg.MetadataValue.json(found.drifted),
             "model_version": str(meta.get("model_version", "")),
         },
     )

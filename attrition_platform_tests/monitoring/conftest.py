@@ -82,12 +82,13 @@ def records_of(rows: pd.DataFrame, bundle: ModelBundle) -> list[dict[str, Any]]:
 
 def log_traffic(
     home: Path, bundle: ModelBundle, version: str, records: list[dict[str, Any]], end: dt.date = WINDOW_END,
-    days: int = 7, seed: int = 0,
+    days: int = 7, seed: int = 0, probability: np.ndarray | None = None,
 ) -> None:
     """Live predictions of `records`, spread over the `days` days ending with `end`, scored by
-    the bundle and appended like serving does (one batch per day)."""
+    the bundle (unless `probability` is given) and appended like serving does (one batch per day)."""
     rng = np.random.default_rng(seed)
-    probability = bundle.score(records, unseen="allow").probabilities
+    if probability is None:
+        probability = bundle.score(records, unseen="allow").probabilities
     day_of = rng.integers(0, days, len(records))
     for offset in range(days):
         day = end - dt.timedelta(days=offset)

@@ -107,6 +107,8 @@ def test_the_reference_is_the_training_set_version_the_champion_was_trained_on(
 
 
 def test_too_few_live_rows_is_no_verdict_and_the_check_does_not_fail(champion: Champion, platform: Path) -> None:
+    empty = report_metadata(run_drift(platform))  # no prediction_log at all yet
+    assert empty["enough_data"] is False and empty["current_rows"] == 0
     rows = _sample(champion, platform, n=60)
     rows["OverTime"] = "Yes"  # would be drift with enough rows
     log_traffic(platform, champion.bundle, champion.version, records_of(rows, champion.bundle))
@@ -129,6 +131,17 @@ def test_only_the_windows_live_rows_with_inputs_count(champion: Champion, platfo
     assert meta["current_rows"] == 100 and meta["window"] == "2026-11-14..2026-11-20"
     meta = report_metadata(run_drift(platform, window_days=30, min_current_rows=50))
     assert meta["current_rows"] == 200
+
+
+def test_rows_answered_by_an_earlier_model_are_rescored_by_the_champion(champion: Champion, platform: Path) -> None:
+    records = records_of(_sample(champion, platform, n=300), champion.bundle)
+    # An earlier model that said 0.97 to everyone: its numbers must not stand for the champion's.
+    log_traffic(platform, champion.bundle, "0", records, probability=np.full(len(records), 0.97))
+    meta = report_metadata(run_drift(platform, min_current_rows=200))
+    assert meta["current_rows_rescored"] == 300
+    assert meta["prediction_psi"] < PSI_ALERT
+    reference = champion.bundle.score(records, unseen="allow").probabilities
+    assert meta["mean_probability_current"] == round(float(np.mean(reference)), 4)
 
 
 def test_nothing_published_is_a_one_line_failure(tmp_path: Path) -> None:
