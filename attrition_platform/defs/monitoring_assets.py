@@ -93,7 +93,9 @@ def _champion(published: PublishedLocation, dest: Path) -> ModelBundle:
         raise dg.Failure(f"published location {published.uri}: {exc}") from None
 
 
-def _reference(lake: DeltaLake, bundle: ModelBundle, max_rows: int) -> tuple[drift.DriftSide, int, tuple[str, ...]]:
+def _reference(
+    lake: DeltaLake, bundle: ModelBundle, max_rows: int
+) -> tuple[drift.DriftSide, int, tuple[str, ...]]:
     """The champion's own training rows (time travel to its recorded version), scored by it."""
     versions = bundle.metadata.get("delta_versions") or {}
     if "training_set" not in versions:
@@ -212,7 +214,9 @@ def drift_report(
             "max_psi": round(found.max_psi, 4),
             "drifted_features": dg.MetadataValue.json(found.drifted),
             "psi": dg.MetadataValue.json({k: round(v, 4) for k, v in found.psi.items()}),
-            "psi_other_features": dg.MetadataValue.json({k: round(v, 4) for k, v in found.other_psi.items()}),
+            "psi_other_features": dg.MetadataValue.json(
+                {k: round(v, 4) for k, v in found.other_psi.items()}
+            ),
             "prediction_psi": round(found.prediction_psi, 4),
             "verdict": found.describe(),
             "reference_rows": reference.rows,
@@ -227,7 +231,11 @@ def drift_report(
                     highlight=[*found.key_features, drift.PREDICTION],
                 )
             ),
-            "report": dg.MetadataValue.url(saved.location) if saved.remote else dg.MetadataValue.path(saved.location),
+            "report": (
+                dg.MetadataValue.url(saved.location)
+                if saved.remote
+                else dg.MetadataValue.path(saved.location)
+            ),
             "psi_table": dg.MetadataValue.md(
                 pd.DataFrame(
                     {
@@ -253,7 +261,9 @@ def drift_psi_within_limit(context: dg.AssetCheckExecutionContext) -> dg.AssetCh
     event = context.instance.get_latest_materialization_event(drift_report.key)
     materialization = event.asset_materialization if event is not None else None
     if materialization is None:
-        return dg.AssetCheckResult(passed=False, description="drift_report has no materialization to judge")
+        return dg.AssetCheckResult(
+            passed=False, description="drift_report has no materialization to judge"
+        )
     meta = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
     if not meta.get("enough_data", False):
         return dg.AssetCheckResult(
@@ -262,7 +272,8 @@ def drift_psi_within_limit(context: dg.AssetCheckExecutionContext) -> dg.AssetCh
             metadata={"enough_data": False},
         )
     psi: dict[str, float] = dict(meta.get("psi") or {})
-    found = drift.verdict({**psi, drift.PREDICTION: float(meta.get("prediction_psi", 0.0))}, list(psi), PSI_ALERT)
+    with_prediction = {**psi, drift.PREDICTION: float(meta.get("prediction_psi", 0.0))}
+    found = drift.verdict(with_prediction, list(psi), PSI_ALERT)
     return dg.AssetCheckResult(
         passed=not found.drifted,
         severity=dg.AssetCheckSeverity.ERROR,

@@ -95,7 +95,10 @@ def drift_side(data: Any, spec: FeatureSpec, probability: Any) -> DriftSide:
     """The compared fields of `data` (a DataFrame, a column mapping or a list of records) and
     the model's probability per row (NaN for a row the model did not score)."""
     if isinstance(data, list | tuple):
-        data = {name: [r.get(name) if isinstance(r, Mapping) else None for r in data] for name in spec.inputs}
+        data = {
+            name: [r.get(name) if isinstance(r, Mapping) else None for r in data]
+            for name in spec.inputs
+        }
     checked = validate(data, spec, unseen="allow")
     p = np.asarray(probability, dtype=np.float64)
     if len(p) != checked.n_rows:
@@ -122,7 +125,9 @@ class PsiResult:
         return self.snapshot.get_html_str(as_iframe=False).encode("utf-8")
 
 
-def evidently_psi(reference: DriftSide, current: DriftSide, spec: FeatureSpec, threshold: float) -> PsiResult:
+def evidently_psi(
+    reference: DriftSide, current: DriftSide, spec: FeatureSpec, threshold: float
+) -> PsiResult:
     """PSI of every compared field and of the predicted probability, by Evidently's
     DataDriftPreset (method "psi"; `threshold` is where its report marks a column drifted)."""
     disable_telemetry()
@@ -133,7 +138,9 @@ def evidently_psi(reference: DriftSide, current: DriftSide, spec: FeatureSpec, t
     if reference.rows == 0 or current.rows == 0:
         raise DriftInputError("drift: both reference and current need at least one valid row")
     numeric, categorical = drift_fields(spec)
-    definition = DataDefinition(numerical_columns=[*numeric, PREDICTION], categorical_columns=categorical)
+    definition = DataDefinition(
+        numerical_columns=[*numeric, PREDICTION], categorical_columns=categorical
+    )
     frames = [pd.DataFrame(side.columns) for side in (current, reference)]
     report = Report([DataDriftPreset(method="psi", threshold=threshold)], include_tests=True)
     snapshot = report.run(
@@ -179,11 +186,16 @@ def _ranked(values: Mapping[str, float]) -> dict[str, float]:
     return dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def verdict(psi: Mapping[str, float], key_features: Sequence[str], threshold: float) -> DriftVerdict:
+def verdict(
+    psi: Mapping[str, float], key_features: Sequence[str], threshold: float
+) -> DriftVerdict:
+    """The key features' PSI against `threshold`; `psi` must hold PREDICTION too."""
     return DriftVerdict(
         key_features=list(key_features),
         psi=_ranked({k: psi[k] for k in key_features}),
-        other_psi=_ranked({k: v for k, v in psi.items() if k not in key_features and k != PREDICTION}),
+        other_psi=_ranked(
+            {k: v for k, v in psi.items() if k not in key_features and k != PREDICTION}
+        ),
         prediction_psi=float(psi[PREDICTION]),
         threshold=threshold,
     )
