@@ -146,6 +146,9 @@ def _no_verdict(reason: str, common: dict[str, Any]) -> dg.MaterializeResult:
 @dg.asset(
     group_name=MONITORING_GROUP,
     kinds={"evidently", "deltalake"},
+    # training_set is read at the version the champion records (time travel). Once merged with
+    # the governance and audit assets, add dg.AssetKey("production_model") (the champion) and
+    # dg.AssetKey(PREDICTION_LOG) (the traffic) here: on this branch they would be placeholders.
     deps=[training_set],
     owners=["team:ml"],
     description="PSI (Evidently) of the last days' live inputs and predicted probabilities against "
