@@ -195,4 +195,23 @@ def grouped_bar_plot(
     if flagged is not None and any(flagged):
         ax.annotate("* too few rows or leavers to judge", (0, 0), xycoords="axes fraction",
                     xytext=(0, -30), textcoords="offset points", fontsize="small")
+
+def threshold_bar_plot(
+    values: Mapping[str, float], threshold: float, title: str, xlabel: str, highlight: Sequence[str] = ()
+) -> str:
+    """Horizontal bars (largest on top) with a dashed line at `threshold`; bars at or over it
+    in red, `highlight`ed names in bold, so the ones that matter read at a glance."""
+    names = list(values)[::-1]
+    heights = [float(values[n]) for n in names]
+    fig, ax = plt.subplots(figsize=(6, 0.25 * len(names) + 1.2))
+    colours = ["tab:red" if v >= threshold else "tab:blue" for v in heights]
+    ax.barh(names, heights, color=colours)
+    ax.axvline(threshold, color="black", ls="--", lw=1, label=f"{threshold:g}")
+    for label in ax.get_yticklabels():
+        if label.get_text() in highlight:
+            label.set_fontweight("bold")
+    ax.set_xlim(0, max([threshold * 1.25, *heights]) * 1.05)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
     return _markdown(fig, title)

@@ -27,3 +27,12 @@ FIRST_MODEL_MAX_FAIRNESS_GAP: float | None = None  # a recall-gap floor for it: 
 # Fairness measurement: a group with fewer rows or leavers is flagged and not gated on
 FAIRNESS_MIN_GROUP_ROWS = 30
 FAIRNESS_MIN_GROUP_LEAVERS = 10
+
+# Drift monitoring (drift_report; PSI_ALERT above is the verdict's line)
+DRIFT_WINDOW_DAYS = 7  # days of live predictions compared with the champion's training rows
+# Below this many live rows there is no verdict. Measured: live rows drawn from the champion's
+# own training rows (no drift), max PSI over 8 key features, 200 draws: n = 200 reached 0.2 in
+# 4% of windows (p99 0.23); n = 500 never (mean 0.04, p99 0.07); n = 1000 p99 0.035.
+DRIFT_MIN_CURRENT_ROWS = 500
+DRIFT_KEY_FEATURES = 8  # key features = the champion's top inputs by total gain
+DRIFT_REFERENCE_MAX_ROWS = 100_000  # a fixed-seed sample of larger training sets

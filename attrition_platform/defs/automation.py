@@ -43,12 +43,11 @@ def _links(alerts: Alerts, event: dg.EventLogEntry, metadata: dict[str, Any], re
 
 
 def drift_verdict(metadata: dict[str, Any]) -> tuple[bool, float, list[str]]:
-    """(drifted, max PSI, drifted key features) of one drift_report materialisation."""
-    if not metadata.get("enough_data", False):
-        return False, float(metadata.get("max_psi") or 0.0), []
-    drifted = [str(f) for f in metadata.get("drifted_features") or []]
-    max_psi = float(metadata.get("max_psi") or 0.0)
-    return bool(drifted) or max_psi > t.PSI_ALERT, max_psi, drifted
+    """(drifted, max PSI, drifted key features) of one drift_report materialisation: its own
+    verdict (`drift_detected`: enough rows, and a key feature at PSI ≥ the threshold)."""
+    drifted = bool(metadata.get("drift_detected", False)) and bool(metadata.get("enough_data", False))
+    features = [str(f) for f in metadata.get("drifted_features") or []] if drifted else []
+    return drifted, float(metadata.get("max_psi") or 0.0), features
 
 
 @dg.asset_sensor(
@@ -72,9 +71,9 @@ def drift_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEn
             severity="error",
             source="drift_report",
             dedup_key=f"drift-{_event_id(asset_event)}",
-            links=_links(alerts, asset_event, metadata, "report_url"),
+            links=_links(alerts, asset_event, metadata, "report"),
             details={"max_psi": round(max_psi, 4), "drifted_features": features,
-                     "champion": str(metadata.get("champion_model_version", ""))},
+                     "champion": str(metadata.get("model_version", ""))},
         ),
         log=context.log,
     )

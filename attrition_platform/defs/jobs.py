@@ -129,3 +129,19 @@ quarterly_fairness_audit_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Quarterly fairness audit (fairness_alert_sensor alerts above 5 pp).",
 )
+
+
+monitoring_job = dg.define_asset_job(
+    "monitoring",
+    selection=dg.AssetSelection.assets("prediction_log", "action_log", "drift_report", "recall_monitor"),
+    description="Drift of live traffic against the champion's training rows and realised recall "
+    "against its evaluation; drift_sensor and recall_sensor alert and retrain.",
+)
+
+daily_monitoring_schedule = dg.ScheduleDefinition(
+    name="daily_monitoring",
+    job=monitoring_job,
+    cron_schedule="0 5 * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Daily drift report and recall monitor.",
+)

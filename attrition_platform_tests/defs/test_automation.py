@@ -50,16 +50,17 @@ def test_drift_triggers_one_alert_and_one_retrain_per_report_and_none_without(al
     with dg.instance_for_test() as instance:
         ticker = Ticker(drift_sensor, instance, alerts)
         assert ticker.tick() == []  # no report yet
-        _report(instance, "drift_report", enough_data=True, max_psi=0.12, drifted_features=[])
+        _report(instance, "drift_report", enough_data=True, drift_detected=False, max_psi=0.12, drifted_features=[])
         assert ticker.tick() == [] and _sent(alerts) == []  # under 0.2: no drift
-        _report(instance, "drift_report", enough_data=True, max_psi=0.41, drifted_features=["MonthlyIncome"])
+        _report(instance, "drift_report", enough_data=True, drift_detected=True, max_psi=0.41,
+                drifted_features=["MonthlyIncome"])
         [run] = ticker.tick()
         assert run.job_name in (None, "train_model") and run.tags["attrition/trigger"] == "drift"
         assert ticker.tick() == []  # the same report is not judged twice
         [alert] = _sent(alerts)
         assert alert["source"] == "drift_report" and alert["severity"] == "error"
         assert "MonthlyIncome" in alert["summary"] and alert["details"]["max_psi"] == 0.41
-        _report(instance, "drift_report", enough_data=True, max_psi=0.3, drifted_features=["OverTime"])
+        _report(instance, "drift_report", enough_data=True, drift_detected=True, max_psi=0.3, drifted_features=["OverTime"])
         [second] = ticker.tick()
         assert second.run_key != run.run_key
         assert len(_sent(alerts)) == 2
@@ -68,7 +69,8 @@ def test_drift_triggers_one_alert_and_one_retrain_per_report_and_none_without(al
 def test_a_drift_report_without_enough_rows_is_no_verdict(alerts: Alerts) -> None:
     with dg.instance_for_test() as instance:
         ticker = Ticker(drift_sensor, instance, alerts)
-        _report(instance, "drift_report", enough_data=False, max_psi=0.9, drifted_features=["Age"])
+        _report(instance, "drift_report", enough_data=False, drift_detected=False, max_psi=0.0, drifted_features=[],
+                verdict="no verdict: 12 live rows")
         assert ticker.tick() == [] and _sent(alerts) == []
 
 
@@ -120,22 +122,22 @@ def repository(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
 def test_daily_snapshots_lands_each_new_extract_date_once(repository: Any) -> None:
     hris = HrisSource(employees=100, months=3, end_date="2026-11-01", seed=1)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, resources={"hris": hris}, repository_def=repository,
-                                            scheduled_execution_time=dt.datetime(2026, 11, 2, 2))
-        first = daily_snapshots.evaluate_tick(context)
-        keys = [r.partition_key for r in first.run_requests]
-        assert keys == [d.isoformat() for d in hris.extract_dates()]
-        assert [r.run_key for r in first.run_requests] == keys
-        assert sorted(instance.get_dynamic_partitions(SNAPSHOT_PARTITIONS_NAME)) == keys
-        again = daily_snapshots.evaluate_tick(context)
-        assert not again.run_requests and again.skip_message
+        with dg.build_schedule_context(instance=instance, resources={"hris": hris}, repository_def=repository,
+                                       scheduled_execution_time=dt.datetime(2026, 11, 2, 2)) as context:
+            first = daily_snapshots.evaluate_tick(context)
+            keys = [r.partition_key for r in first.run_requests]
+            assert keys == [d.isoformat() for d in hris.extract_dates()]
+            assert [r.run_key for r in first.run_requests] == keys
+            assert sorted(instance.get_dynamic_partitions(SNAPSHOT_PARTITIONS_NAME)) == keys
+            again = daily_snapshots.evaluate_tick(context)
+            assert not again.run_requests and again.skip_message
 
 
 def test_nightly_scores_score_the_latest_snapshot_once_a_night(repository: Any) -> None:
     with dg.instance_for_test() as instance:
-        night = dg.build_schedule_context(instance=instance, repository_def=repository,
-                                          scheduled_execution_time=dt.datetime(2026, 11, 2, 3))
-        assert not nightly_scores_schedule.evaluate_tick(night).run_requests
-        instance.add_dynamic_partitions(SNAPSHOT_PARTITIONS_NAME, ["2026-10-01", "2026-11-01"])
-        [run] = nightly_scores_schedule.evaluate_tick(night).run_requests
-        assert run.partition_key == "2026-11-01" and run.run_key == "2026-11-01@2026-11-02"
+        with dg.build_schedule_context(instance=instance, repository_def=repository,
+                                       scheduled_execution_time=dt.datetime(2026, 11, 2, 3)) as night:
+            assert not nightly_scores_schedule.evaluate_tick(night).run_requests
+            instance.add_dynamic_partitions(SNAPSHOT_PARTITIONS_NAME, ["2026-10-01", "2026-11-01"])
+            [run] = nightly_scores_schedule.evaluate_tick(night).run_requests
+            assert run.partition_key == "2026-11-01" and run.run_key == "2026-11-01@2026-11-02"

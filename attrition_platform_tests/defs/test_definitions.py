@@ -22,6 +22,7 @@ EXPECTED_EDGES = {
     "prediction_log": set(),
     "action_log": set(),
     "recall_monitor": {"nightly_scores", "hris_terminations", "prediction_log"},
+    "drift_report": {"training_set", "production_model", "prediction_log"},
 }
 EXPECTED_GROUPS = {
     "hris_system": "hris",
@@ -38,6 +39,7 @@ EXPECTED_GROUPS = {
     "prediction_log": "audit",
     "action_log": "audit",
     "recall_monitor": "monitoring",
+    "drift_report": "monitoring",
 }
 
 
@@ -81,6 +83,7 @@ def test_checks_cover_contract_keys_exits_leakage_and_balance(definitions: dg.De
         ("training_set", "training_class_balance"),
         ("fairness_report", "fairness_gap_within_limit"),
         ("recall_monitor", "recall_within_limit"),
+        ("drift_report", "drift_psi_within_limit"),
     }
 
 
@@ -102,10 +105,27 @@ def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
     scores = definitions.resolve_job_def("nightly_scoring")
     assert scores.partitions_def is not None
     assert {k.to_user_string() for k in scores.asset_layer.executable_asset_keys} == {"nightly_scores"}
-    crons = {s.name: s.cron_schedule for s in definitions.schedules or []}
-    assert crons == {"monthly_retrain": "0 4 1 * *"}
+    monitoring = definitions.resolve_job_def("monitoring")
+    assert {k.to_user_string() for k in monitoring.asset_layer.executable_asset_keys} == {
+        "prediction_log", "action_log", "drift_report", "recall_monitor",
+    }
+    crons = {s.name: (s.cron_schedule, s.job_name) for s in definitions.schedules or []}
+    assert crons == {
+        "daily_snapshots": ("0 2 * * *", "snapshot"),
+        "nightly_scores_schedule": ("0 3 * * *", "nightly_scoring"),
+        "daily_monitoring": ("0 5 * * *", "monitoring"),
+        "weekly_retrain": ("0 4 * * 0", "train_model"),
+        "monthly_retrain": ("0 4 1 * *", "train_model"),
+        "quarterly_fairness_audit": ("0 6 1 1,4,7,10 *", "fairness_audit"),
+    }
     sensors = {s.name: s.job_name if s.has_jobs else None for s in definitions.sensors or []}
-    assert sensors == {"hris_extract_sensor": "snapshot", "run_failure_alert": None}
+    assert sensors == {
+        "hris_extract_sensor": "snapshot",
+        "run_failure_alert": None,
+        "drift_sensor": "train_model",
+        "recall_sensor": "train_model",
+        "fairness_alert_sensor": None,
+    }
 
 
 def test_partitions_are_the_extract_dates_the_hris_reports(definitions: dg.Definitions) -> None:
