@@ -35,7 +35,7 @@ from attrition_platform.contracts.arrow_columns import (
 PREDICTION_LOG = "prediction_log"
 ACTION_LOG = "action_log"
 PARTITION_COLUMN = "day"
-APPEND_ATTEMPTS = 5  # an append loses a commit race only to a concurrent purge or erasure
+APPEND_ATTEMPTS = 5  # an append loses a race only to a concurrent purge or erasure
 SOURCES = ("live", "cached")
 RISK_BANDS = ("low", "medium", "high")
 
@@ -143,10 +143,15 @@ def _append(lake_root: str, table: str, data: Table, storage_options: dict[str, 
                 uri, data, mode="append", partition_by=[PARTITION_COLUMN], storage_options=storage_options
             )
             return len(data)
-        except CommitFailedError:
-            # A purge or an erasure (privacy/) committed a delete meanwhile; the append holds
-            # none of their rows, so committing it again on the new version is safe.
-            if attempt == APPEND_ATTEMPTS:
+        except DeltaError as exc:
+            # Two races with a purge or an erasure (privacy/), both before this commit: it
+            # committed a delete meanwhile (CommitFailedError), or its log cleanup removed the
+            # checkpoint this append had just found ("... not found"). The append holds none of
+            # their rows, so reading the table again and committing is safe. Any other error is
+            # not retried: it may come after the commit (a post-commit checkpoint), and a retry
+            # would log the rows twice.
+            lost_race = isinstance(exc, CommitFailedError) or "not found" in str(exc)
+            if not lost_race or attempt == APPEND_ATTEMPTS:
                 raise
             time.sleep(0.02 * attempt)
     raise AssertionError("unreachable")

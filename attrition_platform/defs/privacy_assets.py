@@ -4,8 +4,6 @@ Erasure of one employee is a command (`attrition erase`), not an asset: it is a 
 person, handled once, and must not be re-run by a schedule. See docs/privacy.md.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 
 import dagster as dg
