@@ -26,8 +26,11 @@ from typing import TypeVar
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
-LOG_RETENTION = "delta.logRetentionDuration"
-DEFAULT_LOG_RETENTION = "interval 30 days"  # Delta's default, restored after a cleanup
+# Delta's defaults, put back after a cleanup on a table that had not set them.
+RETENTION_DEFAULTS = {
+    "delta.logRetentionDuration": "interval 30 days",
+    "delta.deletedFileRetentionDuration": "interval 7 days",
+}
 COMMIT_ATTEMPTS = 8
 ORPHAN_GRACE_HOURS = 1
 _T = TypeVar("_T")
@@ -65,19 +68,22 @@ def forget_history(uri: str, storage_options: dict[str, str] | None = None) -> H
     removed = on_conflict_retry(lambda: vacuum(0, False))
     orphans = on_conflict_retry(lambda: vacuum(ORPHAN_GRACE_HOURS, True))
 
-    def set_retention(value: str) -> DeltaTable:
+    # Zero retention for the one checkpoint written here: it then keeps no older log entry
+    # and no tombstone of a file already vacuumed (a tombstone kept would be listed again by
+    # every later VACUUM). The table's own settings are put back afterwards.
+    current = DeltaTable(uri, storage_options=storage_options).metadata().configuration
+    restore = {key: current.get(key) or default for key, default in RETENTION_DEFAULTS.items()}
+
+    def set_retention(values: dict[str, str]) -> DeltaTable:
         table = DeltaTable(uri, storage_options=storage_options)
-        table.alter.set_table_properties({LOG_RETENTION: value})
+        table.alter.set_table_properties(values)
         return DeltaTable(uri, storage_options=storage_options)
 
-    previous = DeltaTable(uri, storage_options=storage_options).metadata().configuration.get(
-        LOG_RETENTION
-    )
-    table = on_conflict_retry(lambda: set_retention("interval 0 seconds"))
+    table = on_conflict_retry(lambda: set_retention(dict.fromkeys(RETENTION_DEFAULTS, "interval 0 seconds")))
     try:
         table.create_checkpoint()
         kept_from = table.version()
         table.cleanup_metadata()
     finally:
-        on_conflict_retry(lambda: set_retention(previous or DEFAULT_LOG_RETENTION))
+        on_conflict_retry(lambda: set_retention(restore))
     return HistoryCleanup(files_vacuumed=len(removed) + len(orphans), kept_from_version=kept_from)

@@ -7,8 +7,12 @@ is searched as raw bytes.
 
 from __future__ import annotations
 
+import io
+import json
+import re
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 
@@ -45,3 +49,59 @@ def parquet_values(root: Path, column: str) -> list[object]:
         if column in table.column_names:
             values += table.column(column).to_pylist()
     return values
+
+
+ID_COLUMNS = ("EmployeeNumber", "employee_id")
+
+
+def _stats_hold(stats: object, employee_id: int) -> bool:
+    if not stats:
+        return False
+    parsed = json.loads(stats) if isinstance(stats, str) else stats
+    return any(
+        parsed.get(bound, {}).get(column) == employee_id
+        for bound in ("minValues", "maxValues")
+        for column in ID_COLUMNS
+    )
+
+
+def _action_holds(action: dict, employee_id: int) -> bool:
+    for kind in ("add", "remove"):
+        body = action.get(kind)
+        if body and _stats_hold(body.get("stats"), employee_id):
+            return True
+    info = action.get("commitInfo")
+    if info:
+        text = json.dumps(info.get("operationParameters", {}))
+        if re.search(rf"(EmployeeNumber|employee_id)\\?\"? *(=|IN|in) *\(?{employee_id}\b", text):
+            return True
+    return False
+
+
+def files_holding_employee(root: Path, employee_id: int) -> list[str]:
+    """Every file under `root` that still holds the employee: a data file with the id in an id
+    column, a Delta commit or checkpoint whose file statistics (min/max) or operation
+    predicate name it, or an Arrow IPC export with a row for it."""
+    hits: list[str] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = str(path.relative_to(root))
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+            if "_delta_log" in path.parts:  # a checkpoint: one action per row
+                rows = table.to_pylist()
+                if any(_action_holds({k: v for k, v in r.items() if v}, employee_id) for r in rows):
+                    hits.append(rel)
+                continue
+            for column in ID_COLUMNS:
+                if column in table.column_names and employee_id in table.column(column).to_pylist():
+                    hits.append(rel)
+        elif path.suffix == ".json" and "_delta_log" in path.parts:
+            for line in path.read_text().splitlines():
+                if line.strip() and _action_holds(json.loads(line), employee_id):
+                    hits.append(rel)
+                    break
+        elif path.suffix == ".arrow":
+            table = pa.ipc.open_file(io.BytesIO(path.read_bytes())).read_all()
+            if employee_id in table.column("employee_id").to_pylist():
+                hits.append(rel)
+    return hits
