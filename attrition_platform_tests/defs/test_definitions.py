@@ -16,6 +16,9 @@ EXPECTED_EDGES = {
     "candidate_model": {"training_set"},
     "model_evaluation": {"candidate_model", "training_set"},
     "nightly_scores": {"employee_features"},
+    "prediction_log": set(),
+    "action_log": set(),
+    "retention_purge": {"prediction_log", "action_log"},
 }
 EXPECTED_GROUPS = {
     "hris_system": "hris",
@@ -26,6 +29,9 @@ EXPECTED_GROUPS = {
     "candidate_model": "training",
     "model_evaluation": "training",
     "nightly_scores": "scoring",
+    "prediction_log": "serving",
+    "action_log": "serving",
+    "retention_purge": "privacy",
 }
 
 
