@@ -5,27 +5,10 @@ from and what reads it (retention_purge, the drift and recall monitors). The sch
 creation and every append live in contracts/audit_logs.py, shared with serving.
 """
 
-import inspect
-import warnings
-
 import dagster as dg
 
 from attrition_platform.contracts import audit_logs
-
-
-def _written_by(fn: object) -> dg.CodeReferencesMetadataValue:
-    """Where the appends are written (an external asset has no function of its own)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.CodeReferencesMetadataValue(
-            code_references=[
-                dg.LocalFileCodeReference(
-                    file_path=str(inspect.getsourcefile(fn)),  # type: ignore[arg-type]
-                    line_number=inspect.getsourcelines(fn)[1],  # type: ignore[arg-type]
-                    label=getattr(fn, "__name__", "append"),
-                )
-            ]
-        )
+from attrition_platform.defs.metadata import code_reference
 
 
 prediction_log = dg.AssetSpec(
@@ -35,7 +18,7 @@ prediction_log = dg.AssetSpec(
     description="Every answer the serving service gave (Delta, partitioned by day): appended by "
     "serving, never holds opted-out employees, purged after 180 days (retention_purge), "
     "erasable per employee (`attrition erase`).",
-    metadata={"dagster/code_references": _written_by(audit_logs.append_predictions)},
+    metadata={"dagster/code_references": code_reference(audit_logs.append_predictions, "append_predictions")},
 )
 
 action_log = dg.AssetSpec(
@@ -44,5 +27,5 @@ action_log = dg.AssetSpec(
     kinds={"deltalake"},
     description="Managers' recorded actions, each with its reason (Delta, partitioned by day): "
     "appended by serving, purged after 180 days, erasable per employee.",
-    metadata={"dagster/code_references": _written_by(audit_logs.append_actions)},
+    metadata={"dagster/code_references": code_reference(audit_logs.append_actions, "append_actions")},
 )
