@@ -54,16 +54,26 @@ def salt(lake_root: str) -> bytes:
         raise SuppressionError(f"{SALT_ENV} must be set when the lake is remote ({lake_root})")
     path = Path(lake_root.removeprefix("file://")) / SALT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        data = path.read_bytes().strip()
-        if not data:
-            raise SuppressionError(f"{path}: the salt file is empty") from None
-        return data
-    with os.fdopen(fd, "wb") as fh:  # the first caller wins; a concurrent one reads its salt
-        fh.write(secrets.token_hex(32).encode())
-    return path.read_bytes().strip()
+    if not path.exists():
+        # Written whole under a private name, then linked into place: link refuses an existing
+        # target, so two first users agree on one salt and nobody reads a half-written file.
+        tmp = path.with_name(f".{SALT_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_hex(32).encode())
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    data = path.read_bytes().strip()
+    if not data:
+        raise SuppressionError(f"{path}: the salt file is empty")
+    return data
 
 
 def id_hashes(employee_ids: Iterable[int], key: bytes) -> list[str]:

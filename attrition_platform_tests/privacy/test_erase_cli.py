@@ -14,7 +14,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
@@ -22,7 +21,7 @@ from attrition_platform import datadir
 from attrition_platform.contracts.fallback_export import FallbackIndex
 from attrition_platform.contracts.published import read_pointer, store_from_uri
 from attrition_platform.privacy import suppression
-from attrition_platform.privacy.erasure import ID_COLUMNS, KNOWN_TABLES
+from attrition_platform.privacy.erasure import ID_COLUMNS, KNOWN_TABLES, Locations, erase_employee, find_employee
 from attrition_platform.settings import Paths
 from attrition_platform_tests.defs.conftest import materialize_snapshot
 from attrition_platform_tests.privacy.conftest import PlatformHome
@@ -190,3 +189,19 @@ def test_erase_waits_for_the_lock_then_runs(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert out.strip() == "employee 12: not found anywhere (nothing changed)"
+
+
+def test_erasing_a_leaver_removes_their_terminations_too(platform_home: PlatformHome) -> None:
+    """The CLI test's employee is still employed; a leaver also has hris_terminations rows."""
+    lake = platform_home.lake
+    leavers = {r["EmployeeNumber"] for r in _rows(lake)["hris_terminations"][1]}
+    employed = {r["EmployeeNumber"] for r in _rows(lake)["hris_employees"][1]}
+    leaver = min(leavers & employed)
+    where = Locations(str(lake), str(platform_home.serving), None)
+    found = find_employee(leaver, where)
+    assert found.tables["hris_terminations"] > 0 and found.tables["hris_employees"] > 0
+    report = erase_employee(leaver, where)
+    removed = {t.table: t.rows_removed for t in report.tables}
+    assert removed["hris_terminations"] == found.tables["hris_terminations"]
+    assert files_holding_employee(lake, leaver) == []
+    assert not find_employee(leaver, where).found

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from attrition_platform.contracts.audit_logs import ACTION_LOG, PREDICTION_LOG, read_log
 from attrition_platform.contracts.fallback_export import FallbackIndex
