@@ -1,13 +1,15 @@
 """HRIS extracts landed in the lake, one partition per snapshot (extract) date."""
 
 import datetime as dt
+import inspect
+import warnings
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
-from attrition_platform.defs.metadata import code_reference, observe_source, preview, table_metadata
+from attrition_platform.defs.metadata import observe_source, preview, table_metadata
 from attrition_platform.defs.partitions import partition_date, snapshot_partitions
 from attrition_platform.privacy.suppression import suppressed_mask
 from attrition_platform.resources.hris import HrisSource
@@ -17,6 +19,20 @@ EMPLOYEES_TABLE = "hris_employees"
 TERMINATIONS_TABLE = "hris_terminations"
 PREVIEW_COLUMNS = [KEY, SNAPSHOT_DATE, "Department", "JobRole", "JobLevel", "OverTime", "opt_out"]
 
+def _code_reference(obj: type) -> dg.CodeReferencesMetadataValue:
+    """Where the code that talks to the HRIS lives (an external asset has no function of its own)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.CodeReferencesMetadataValue(
+            code_references=[
+                dg.LocalFileCodeReference(
+                    file_path=str(inspect.getsourcefile(obj)),
+                    line_number=inspect.getsourcelines(obj)[1],
+                    label="HrisSource",
+                )
+            ]
+        )
+
 
 hris_system = dg.AssetSpec(
     "hris_system",
@@ -25,7 +41,7 @@ hris_system = dg.AssetSpec(
     description="The HR information system itself (synthetic, a file export or a SQL database). "
     "Not materialised by Dagster: each snapshot run records an observation here saying which "
     "source it read (kind, file or masked URL, seed and size) and its latest extract date.",
-    metadata={"dagster/code_references": code_reference(HrisSource, "HrisSource")},
+    metadata={"dagster/code_references": _code_reference(HrisSource)},
 )
 
 

@@ -5,9 +5,7 @@ a description of the HRIS source. Shared by every asset module, so each page rea
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import os
-import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -161,18 +159,3 @@ def numbers(values: Mapping[str, float | int]) -> dict[str, dg.MetadataValue]:
         for k, v in values.items()
     }
 
-
-def code_reference(obj: Any, label: str) -> dg.CodeReferencesMetadataValue:
-    """Where the code behind an external asset lives (it has no function of its own), so its
-    UI page still leads to the code."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.CodeReferencesMetadataValue(
-            code_references=[
-                dg.LocalFileCodeReference(
-                    file_path=str(inspect.getsourcefile(obj)),
-                    line_number=inspect.getsourcelines(obj)[1],
-                    label=label,
-                )
-            ]
-        )

@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from attrition_platform.defs.audit_log_assets import action_log, prediction_log
+from attrition_platform.contracts.audit_logs import ACTION_LOG, PREDICTION_LOG
 from attrition_platform.privacy.retention import purge_logs
 from attrition_platform.resources.lake import DeltaLake
 from attrition_platform.thresholds import RETENTION_DAYS
@@ -45,7 +45,7 @@ def purge_instant(now: str | None) -> dt.datetime:
 @dg.asset(
     group_name="privacy",
     kinds={"deltalake"},
-    deps=[prediction_log, action_log],
+    deps=[PREDICTION_LOG, ACTION_LOG],
     owners=["team:data"],
     description="Deletes prediction_log and action_log rows older than the retention period "
     "(180 days), compacts the logs' small files and VACUUMs with zero retention, so the old "

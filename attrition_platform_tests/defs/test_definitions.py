@@ -29,8 +29,8 @@ EXPECTED_GROUPS = {
     "candidate_model": "training",
     "model_evaluation": "training",
     "nightly_scores": "scoring",
-    "prediction_log": "serving",
-    "action_log": "serving",
+    "prediction_log": "audit",
+    "action_log": "audit",
     "retention_purge": "privacy",
 }
 
