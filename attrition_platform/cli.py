@@ -484,6 +484,44 @@ def token(
     typer.echo(tok)
 
 
+# "-3" is an id to refuse with the command's own message, not an unknown option.
+@app.command(context_settings={"ignore_unknown_options": True})
+def erase(
+    employee_id: str = typer.Argument(..., help="The employee's HRIS EmployeeNumber."),
+    yes: bool = typer.Option(False, "--yes", help="Erase without asking for confirmation."),
+    wait: int = typer.Option(DEFAULT_LOCK_WAIT_SECONDS, min=0, help="Seconds to wait for another run on this data directory."),
+    no_wait: bool = typer.Option(False, help="Stop at once if another run holds the data directory."),
+) -> None:
+    """Right to erasure: remove one employee from every table, its Delta history and the
+    nightly exports, and keep them out of later extracts (docs/privacy.md)."""
+    from attrition_platform import datadir
+    from attrition_platform.contracts.fallback_export import ExportError
+    from attrition_platform.contracts.published import PublicationError
+    from attrition_platform.privacy.erasure import erase_employee, find_employee, locations_from_env
+    from attrition_platform.privacy.suppression import SuppressionError
+
+    text = employee_id.strip()
+    if not text.isdigit() or int(text) < 1:
+        _fail("EMPLOYEE_ID: must be a positive integer (the HRIS EmployeeNumber)")
+    number = int(text)
+    p = _prepare_home()
+    with datadir.exclusive(p, "attrition erase", 0 if no_wait else wait, typer.echo):
+        try:
+            where = locations_from_env()
+            findings = find_employee(number, where)
+            if not findings.found:
+                typer.echo(f"employee {number}: not found anywhere (nothing changed)")
+                return
+            typer.echo(f"employee {number} found in:\n" + "\n".join(findings.lines()))
+            if not yes and not typer.confirm("erase this employee everywhere? this cannot be undone", default=False):
+                typer.echo("nothing changed")
+                raise typer.Exit(1)
+            report = erase_employee(number, where, say=typer.echo)
+        except (SuppressionError, PublicationError, ExportError) as exc:
+            _fail(str(exc))
+    typer.echo(f"employee {number} erased:\n" + "\n".join(report.lines()))
+
+
 @app.command("mlflow-ui")
 def mlflow_ui(port: int = typer.Option(5000)) -> None:
     """Start the MLflow UI on the demo's tracking store (one worker, ~400 MB)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from arro3.core import Array, DataType, Field, Schema, Table
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
-from deltalake.exceptions import DeltaError
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from attrition_platform.contracts.arrow_columns import (
     TIMESTAMP_TYPE,
@@ -34,6 +35,7 @@ from attrition_platform.contracts.arrow_columns import (
 PREDICTION_LOG = "prediction_log"
 ACTION_LOG = "action_log"
 PARTITION_COLUMN = "day"
+APPEND_ATTEMPTS = 5  # an append loses a race only to a concurrent purge or erasure
 SOURCES = ("live", "cached")
 RISK_BANDS = ("low", "medium", "high")
 
@@ -135,10 +137,24 @@ def _append(lake_root: str, table: str, data: Table, storage_options: dict[str, 
     uri = log_uri(lake_root, table)
     if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
         ensure_log_tables(lake_root, storage_options)
-    write_deltalake(
-        uri, data, mode="append", partition_by=[PARTITION_COLUMN], storage_options=storage_options
-    )
-    return len(data)
+    for attempt in range(1, APPEND_ATTEMPTS + 1):
+        try:
+            write_deltalake(
+                uri, data, mode="append", partition_by=[PARTITION_COLUMN], storage_options=storage_options
+            )
+            return len(data)
+        except DeltaError as exc:
+            # Two races with a purge or an erasure (privacy/), both before this commit: it
+            # committed a delete meanwhile (CommitFailedError), or its log cleanup removed the
+            # checkpoint this append had just found ("... not found"). The append holds none of
+            # their rows, so reading the table again and committing is safe. Any other error is
+            # not retried: it may come after the commit (a post-commit checkpoint), and a retry
+            # would log the rows twice.
+            lost_race = isinstance(exc, CommitFailedError) or "not found" in str(exc)
+            if not lost_race or attempt == APPEND_ATTEMPTS:
+                raise
+            time.sleep(0.02 * attempt)
+    raise AssertionError("unreachable")
 
 
 def _check_text(name: str, value: object, i: int) -> None:

@@ -6,10 +6,12 @@ import warnings
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
 from attrition_platform.defs.metadata import observe_source, preview, table_metadata
 from attrition_platform.defs.partitions import partition_date, snapshot_partitions
+from attrition_platform.privacy.suppression import suppressed_mask
 from attrition_platform.resources.hris import HrisSource
 from attrition_platform.resources.lake import DeltaLake
 
@@ -53,6 +55,13 @@ HRIS_EXTRACT: dict[str, Any] = dict(
 )
 
 
+def drop_suppressed(df: pd.DataFrame, lake: DeltaLake) -> tuple[pd.DataFrame, int]:
+    """The extract without employees erased on request (the suppression list, privacy/), and
+    how many rows that dropped: an HRIS may keep exporting someone the platform must forget."""
+    mask = suppressed_mask(df[KEY].tolist(), lake.root, lake.storage_options())
+    return (df[~mask] if mask.any() else df), int(mask.sum())
+
+
 def refuse_empty_extract(lake: DeltaLake, day: dt.date) -> None:
     """An HRIS that answers with no employees has failed (a truncated export, a wiped or
     filtered table), not lost its workforce: landing it would erase the snapshot and pass every
@@ -78,7 +87,7 @@ def hris_employees(
     context: dg.AssetExecutionContext, hris: HrisSource, lake: DeltaLake
 ) -> dg.MaterializeResult:
     day = partition_date(context)
-    df = hris.employees_as_of(day)
+    df, suppressed = drop_suppressed(hris.employees_as_of(day), lake)
     if df.empty:
         refuse_empty_extract(lake, day)
     version = lake.write_partition(EMPLOYEES_TABLE, df, day)
@@ -91,6 +100,7 @@ def hris_employees(
             "table_uri": dg.MetadataValue.path(lake.uri(EMPLOYEES_TABLE)),
             "hris_kind": hris.kind,
             "opted_out": int(df["opt_out"].sum()) if "opt_out" in df else 0,
+            "suppressed_dropped": suppressed,
             "departments": dg.MetadataValue.json(
                 {str(k): int(v) for k, v in df["Department"].value_counts().items()}
             ),
@@ -107,7 +117,8 @@ def hris_terminations(
     context: dg.AssetExecutionContext, hris: HrisSource, lake: DeltaLake
 ) -> dg.MaterializeResult:
     day = partition_date(context)
-    df = hris.terminations_as_of(day).copy()
+    df, suppressed = drop_suppressed(hris.terminations_as_of(day), lake)
+    df = df.copy()
     df[SNAPSHOT_DATE] = day
     version = lake.write_partition(TERMINATIONS_TABLE, df, day)
     voluntary = int((df["termination_type"] == "voluntary").sum())
@@ -117,6 +128,7 @@ def hris_terminations(
             "delta_version": version,
             "voluntary": voluntary,
             "involuntary": len(df) - voluntary,
+            "suppressed_dropped": suppressed,
             "table_uri": dg.MetadataValue.path(lake.uri(TERMINATIONS_TABLE)),
         }
     )

@@ -145,3 +145,19 @@ daily_monitoring_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Daily drift report and recall monitor.",
 )
+
+
+retention_job = dg.define_asset_job(
+    "retention",
+    selection=dg.AssetSelection.assets("retention_purge"),
+    description="Delete prediction- and action-log rows older than 180 days and clear their history "
+    "from disk.",
+)
+
+daily_retention_purge_schedule = dg.ScheduleDefinition(
+    name="daily_retention_purge",
+    job=retention_job,
+    cron_schedule="30 1 * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Daily retention purge of the audit logs (RETENTION_DAYS).",
+)

@@ -23,6 +23,7 @@ EXPECTED_EDGES = {
     "action_log": set(),
     "recall_monitor": {"nightly_scores", "hris_terminations", "prediction_log"},
     "drift_report": {"training_set", "production_model", "prediction_log"},
+    "retention_purge": {"prediction_log", "action_log"},
 }
 EXPECTED_GROUPS = {
     "hris_system": "hris",
@@ -40,6 +41,7 @@ EXPECTED_GROUPS = {
     "action_log": "audit",
     "recall_monitor": "monitoring",
     "drift_report": "monitoring",
+    "retention_purge": "privacy",
 }
 
 
@@ -117,6 +119,7 @@ def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
         "weekly_retrain": ("0 4 * * 0", "train_model"),
         "monthly_retrain": ("0 4 1 * *", "train_model"),
         "quarterly_fairness_audit": ("0 6 1 1,4,7,10 *", "fairness_audit"),
+        "daily_retention_purge": ("30 1 * * *", "retention"),
     }
     sensors = {s.name: s.job_name if s.has_jobs else None for s in definitions.sensors or []}
     assert sensors == {
