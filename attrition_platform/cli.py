@@ -332,6 +332,39 @@ def _summary(instance: Any, p: Any, seconds: float, published: str = "") -> None
     typer.echo("\n".join(lines))
 
 
+scenario_app = typer.Typer(no_args_is_help=True, help="Stories the platform tells end to end.")
+app.add_typer(scenario_app, name="scenario")
+
+
+@scenario_app.command("drift")
+def scenario_drift(
+    drift: bool = typer.Option(True, "--drift/--no-drift", help="Inject drift into the last extracts."),
+    home: Path = typer.Option(Path(".attrition-scenario"), help="The scenario's own data directory "
+                              "(wiped and rebuilt: the story starts from nothing)."),
+    employees: int = typer.Option(1500, min=200, max=20_000, help="Synthetic headcount."),
+    months: int = typer.Option(24, min=20, max=60, help="Months of history (the last 3 drift)."),
+) -> None:
+    """Train and promote, inject drift, send portal traffic, run the monitors, tick the sensors,
+    retrain and let the gate decide; the last line is one JSON object with the outcome."""
+    from attrition_platform import datadir
+    from attrition_platform.scenario import ScenarioError, run_drift_scenario
+
+    t0 = time.perf_counter()
+    _quiet_libraries()
+    os.environ["ATTRITION_HOME"] = str(home.expanduser().resolve())
+    p = _prepare_home()
+    with datadir.exclusive(p, "attrition scenario drift", DEFAULT_LOCK_WAIT_SECONDS, typer.echo):
+        datadir.reset(p, typer.echo)
+        p = _prepare_home()
+        typer.echo(f"data directory: {p.home} (open it: ATTRITION_HOME={p.home} .venv/bin/attrition ui)")
+        try:
+            result = run_drift_scenario(p.home, drift=drift, employees=employees, months=months, say=typer.echo)
+        except ScenarioError as exc:
+            _fail(str(exc))
+    typer.echo(f"done in {time.perf_counter() - t0:.0f}s; alerts in {p.home / 'alerts' / 'alerts.jsonl'}")
+    typer.echo(result.json())
+
+
 @app.command()
 def cv(
     hris: Path = typer.Option(..., help="CSV/Parquet export (static or time-aware)."),

@@ -23,8 +23,8 @@ from attrition_platform.settings import Paths
 SOURCE_FILE = "_source.json"
 # What a data directory may contain; anything else means ATTRITION_HOME points somewhere that
 # is not ours, and --reset must not delete in it.
-OWN_ENTRIES = {"dagster", "lake", "mlflow", "cache", "serving", "secrets", ".lock"}
-STATE_ENTRIES = ("lake", "dagster", "mlflow", "serving")
+OWN_ENTRIES = {"dagster", "lake", "mlflow", "cache", "serving", "secrets", "alerts", "reports", ".lock"}
+STATE_ENTRIES = ("lake", "dagster", "mlflow", "serving", "alerts", "reports")
 _FILE_OR_SQL_FIELDS = {"path", "static_snapshot_date", "sql_url", "sql_table", "sql_query"}
 
 

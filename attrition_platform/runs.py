@@ -82,6 +82,7 @@ class CodeLocationJobs:
         partition_key: str | None = None,
         run_config: Mapping[str, Any] | None = None,
         launched_by: str = "attrition demo",
+        tags: Mapping[str, str] | None = None,
     ) -> RunOutcome:
         """Create the run under its job (and partition), execute it here, synchronously.
 
@@ -90,7 +91,7 @@ class CodeLocationJobs:
         """
         recon = self._repo.get_reconstructable_job(job_name)
         job_def = recon.get_definition()
-        tags: dict[str, str] = {LAUNCHED_BY_TAG: launched_by, PID_TAG: str(os.getpid())}
+        tags = {**(tags or {}), LAUNCHED_BY_TAG: launched_by, PID_TAG: str(os.getpid())}
         if partition_key is not None:
             tags.update(job_def.get_tags_for_partition_key(partition_key, selected_asset_keys=None))
         config = {"execution": {"config": {"in_process": {}}}, **(run_config or {})}

@@ -66,12 +66,18 @@ class EmployeeIndex:
         log.info("employee feature index: %d employees as of %s", len(ids), day)
         return True
 
-    def example_id(self) -> int | None:
-        """An employee who may be scored (for the example `attrition serve` prints)."""
+    def scoreable_ids(self, limit: int | None = None) -> list[int]:
+        """Employees who may be scored (not opted out), in snapshot order, at most `limit`."""
         snap = self._snap
         if snap is None:
-            return None
-        return next((e for e in snap.rows if e not in snap.opted_out), None)
+            return []
+        found = (e for e in snap.rows if e not in snap.opted_out)
+        return [e for _, e in zip(range(limit), found, strict=False)] if limit is not None else list(found)
+
+    def example_id(self) -> int | None:
+        """An employee who may be scored (for the example `attrition serve` prints)."""
+        first = self.scoreable_ids(1)
+        return first[0] if first else None
 
     def is_opted_out(self, employee_id: int) -> bool:
         return self._snap is not None and employee_id in self._snap.opted_out

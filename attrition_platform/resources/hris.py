@@ -239,6 +239,10 @@ def hris_from_env() -> HrisSource:
         "ATTRITION_HRIS_STATIC_DATE": ("static_snapshot_date", str),
         "ATTRITION_HRIS_SQL_TABLE": ("sql_table", str),
         "ATTRITION_HRIS_SQL_QUERY": ("sql_query", str),
+        # the synthetic generator's drift knobs (`attrition scenario drift` sets them)
+        "ATTRITION_HRIS_DRIFT_START": ("drift_start", str),
+        "ATTRITION_HRIS_DRIFT_INCOME_FACTOR": ("drift_income_factor", float),
+        "ATTRITION_HRIS_DRIFT_OVERTIME_SHARE": ("drift_overtime_share", float),
     }
     for var, (name, cast) in mapping.items():
         if env.get(var):
