@@ -195,6 +195,8 @@ def grouped_bar_plot(
     if flagged is not None and any(flagged):
         ax.annotate("* too few rows or leavers to judge", (0, 0), xycoords="axes fraction",
                     xytext=(0, -30), textcoords="offset points", fontsize="small")
+    return _markdown(fig, title)
+
 
 def threshold_bar_plot(
     values: Mapping[str, float], threshold: float, title: str, xlabel: str, highlight: Sequence[str] = ()

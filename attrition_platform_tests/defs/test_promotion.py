@@ -243,6 +243,7 @@ def test_the_fairness_report_shows_both_models_and_warns_on_a_large_gap(world: d
     table = report["fairness_table"]
     assert f"candidate v{world['versions']['unfair']} recall" in table and "champion v" in table
     assert "| 50+" in table and "| Female" in table
+    assert report["recall_by_group"].startswith("![Recall per protected group")
     [check] = result.get_asset_check_evaluations()
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
 
