@@ -351,7 +351,12 @@ def scenario_drift(
 
     t0 = time.perf_counter()
     _quiet_libraries()
-    os.environ["ATTRITION_HOME"] = str(home.expanduser().resolve())
+    target = home.expanduser().resolve()
+    foreign = datadir.foreign_entries(target)
+    if foreign:  # refused before anything is created or wiped in it
+        _fail(f"--home {target} holds files that are not a data directory's ({', '.join(foreign[:5])}): "
+              "the scenario wipes its home, so give it an empty or scenario directory")
+    os.environ["ATTRITION_HOME"] = str(target)
     p = _prepare_home()
     with datadir.exclusive(p, "attrition scenario drift", DEFAULT_LOCK_WAIT_SECONDS, typer.echo):
         datadir.reset(p, typer.echo)

@@ -151,6 +151,13 @@ def check_source(p: Paths, ident: dict[str, Any]) -> None:
 
 
 # -- reset --------------------------------------------------------------------------------------
+def foreign_entries(home: Path) -> list[str]:
+    """What a directory holds that a data directory never does (sorted names; [] if absent)."""
+    if not home.is_dir():
+        return []
+    return sorted(e.name for e in home.iterdir() if e.name not in OWN_ENTRIES)
+
+
 def reset(p: Paths, say: Callable[[str], None]) -> None:
     """Wipe the lake, the Dagster instance and the MLflow store of this data directory.
 
@@ -159,7 +166,7 @@ def reset(p: Paths, say: Callable[[str], None]) -> None:
     """
     if not p.home.is_dir():
         return
-    foreign = sorted(e.name for e in p.home.iterdir() if e.name not in OWN_ENTRIES)
+    foreign = foreign_entries(p.home)
     if foreign:
         shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
         raise DataDirError(

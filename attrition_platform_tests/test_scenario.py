@@ -49,3 +49,14 @@ def test_without_drift_nothing_is_retrained(tmp_path: Path) -> None:
     assert outcome["max_psi"] < 0.2
     assert "no sensor asked for a retrain" in shown
     assert _retrain_runs(home) == []
+
+
+def test_a_directory_with_foreign_files_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    home = tmp_path / "mine"
+    home.mkdir()
+    (home / "thesis.tex").write_text("precious")
+    done = subprocess.run([ATTRITION, "scenario", "drift", "--home", str(home)], capture_output=True, text=True,
+                          env=_env(tmp_path / "unused-home"), timeout=120)
+    assert done.returncode == 2
+    assert "thesis.tex" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in home.iterdir()) == ["thesis.tex"]
