@@ -57,6 +57,9 @@ class Pointer(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     published_at: str  # ISO 8601, UTC
     promoted_by: str
     reason: str
+    # When the export at scores_path was last (re)written: readers reload when it changes, so
+    # an export rewritten in place (an erasure) is picked up without a new path.
+    scores_revision: str | None = None
 
 
 class ManifestEntry(msgspec.Struct, frozen=True):
@@ -403,9 +406,9 @@ def publish_scores(store: Store, day: date, export_bytes: bytes) -> str:
     return key
 
 
-def point_scores(store: Store, scores_key: str) -> Pointer:
-    """Rewrite CURRENT with the same model and a new export (atomic); published_at stays the
-    model's publication time."""
+def point_scores(store: Store, scores_key: str, now: datetime | None = None) -> Pointer:
+    """Rewrite CURRENT with the same model and a new (or rewritten) export (atomic); published_at
+    stays the model's publication time, scores_revision becomes now."""
     pointer = read_pointer(store)
     if pointer is None:
         raise PublicationError(
@@ -413,6 +416,6 @@ def point_scores(store: Store, scores_key: str) -> Pointer:
         )
     if not store.exists(scores_key):
         raise PublicationError(f"{scores_key}: scores export not found in {store.describe()}")
-    updated = msgspec.structs.replace(pointer, scores_path=scores_key)
+    updated = msgspec.structs.replace(pointer, scores_path=scores_key, scores_revision=_now_iso(now))
     _write_pointer(store, updated)
     return updated

@@ -28,9 +28,12 @@ from attrition_platform.contracts.audit_logs import ACTION_LOG, PREDICTION_LOG
 from attrition_platform.contracts.published import (
     SCORES_FILE,
     SCORES_PREFIX,
+    PublicationError,
     Store,
     default_serving_uri,
+    point_scores,
     publish_scores,
+    read_pointer,
     store_from_uri,
 )
 from attrition_platform.contracts.storage_options import is_remote, storage_options_from_env
@@ -253,4 +256,17 @@ def erase_employee(
         if removed:
             publish_scores(store, _export_day(key), cleaned)  # checked, atomic, read back
             exports.append(ExportErasure(key, removed))
+    _renew_served_export(store, {e.key for e in exports})
     return ErasureReport(employee_id, results, exports, newly)
+
+
+def _renew_served_export(store: Store, rewritten: set[str]) -> None:
+    """Bump CURRENT's scores revision when the export it names was rewritten, so a running
+    service reloads it at its next poll (it keeps an export in memory, keyed by path and
+    revision) instead of answering from the erased employee's cached score."""
+    try:
+        pointer = read_pointer(store)
+    except PublicationError:
+        return  # a damaged pointer is the graph's to repair; nothing is served from it
+    if pointer is not None and pointer.scores_path in rewritten:
+        point_scores(store, pointer.scores_path)

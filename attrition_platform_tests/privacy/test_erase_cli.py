@@ -65,9 +65,11 @@ def erased(platform_home: PlatformHome) -> dict[str, Any]:
     target = min(logged & trained & scored)
     assert files_holding_employee(lake, target) and files_holding_employee(serving, target)
     store = store_from_uri(str(serving))
-    export_before = FallbackIndex.from_bytes(store.read_bytes(read_pointer(store).scores_path))
+    pointer_before = read_pointer(store)
+    export_before = FallbackIndex.from_bytes(store.read_bytes(pointer_before.scores_path))
     result = _cli(platform_home.home, str(target), "--yes")
-    return {"target": target, "before": before, "export_before": export_before, "result": result}
+    return {"target": target, "before": before, "export_before": export_before, "result": result,
+            "pointer_before": pointer_before}
 
 
 def test_erase_exits_0_and_prints_what_it_removed_per_table(erased: dict[str, Any]) -> None:
@@ -110,6 +112,10 @@ def test_the_export_current_names_is_still_valid_and_only_lost_the_employee(
     assert len(after) == len(before) - 1
     some = next(i for i in range(1, 10_000) if i in after)
     assert after.get(some) == before.get(some)
+    # CURRENT names the same export with a new revision: a running service reloads it.
+    was = erased["pointer_before"]
+    assert pointer.scores_path == was.scores_path and pointer.model_version == was.model_version
+    assert pointer.scores_revision != was.scores_revision
 
 
 def test_the_suppression_list_holds_a_salted_hash_not_the_id(platform_home: PlatformHome, erased: dict[str, Any]) -> None:
