@@ -35,7 +35,7 @@ from attrition_platform.contracts.arrow_columns import (
 PREDICTION_LOG = "prediction_log"
 ACTION_LOG = "action_log"
 PARTITION_COLUMN = "day"
-APPEND_ATTEMPTS = 5  # an append loses a race only to a concurrent purge or erasure
+APPEND_ATTEMPTS = 10  # an append loses a race only to a concurrent purge or erasure
 SOURCES = ("live", "cached")
 RISK_BANDS = ("low", "medium", "high")
 
@@ -135,26 +135,45 @@ def ensure_log_tables(lake_root: str, storage_options: dict[str, str] | None = N
 
 def _append(lake_root: str, table: str, data: Table, storage_options: dict[str, str] | None) -> int:
     uri = log_uri(lake_root, table)
-    if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
-        ensure_log_tables(lake_root, storage_options)
     for attempt in range(1, APPEND_ATTEMPTS + 1):
         try:
+            if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
+                ensure_log_tables(lake_root, storage_options)
             write_deltalake(
                 uri, data, mode="append", partition_by=[PARTITION_COLUMN], storage_options=storage_options
             )
             return len(data)
-        except DeltaError as exc:
-            # Two races with a purge or an erasure (privacy/), both before this commit: it
-            # committed a delete meanwhile (CommitFailedError), or its log cleanup removed the
-            # checkpoint this append had just found ("... not found"). The append holds none of
-            # their rows, so reading the table again and committing is safe. Any other error is
-            # not retried: it may come after the commit (a post-commit checkpoint), and a retry
-            # would log the rows twice.
-            lost_race = isinstance(exc, CommitFailedError) or "not found" in str(exc)
+        except (DeltaError, FileNotFoundError) as exc:
+            # Races with a purge or an erasure (privacy/): it committed a delete meanwhile
+            # (CommitFailedError), or its log cleanup removed a checkpoint or commit file this
+            # append was reading ("... not found"). Before retrying, look for this batch's first
+            # id: if the error came after the commit, the rows are already there and a retry
+            # would log them twice.
+            lost_race = isinstance(exc, CommitFailedError | FileNotFoundError) or "not found" in str(exc)
             if not lost_race or attempt == APPEND_ATTEMPTS:
                 raise
             time.sleep(0.02 * attempt)
+            if _batch_landed(uri, table, data, storage_options):
+                return len(data)
     raise AssertionError("unreachable")
+
+
+def _batch_landed(uri: str, table: str, data: Table, storage_options: dict[str, str] | None) -> bool:
+    """Whether the first row of `data` (by its unique id) is already in the table."""
+    key = "prediction_id" if table == PREDICTION_LOG else "action_id"
+    first = data[key][0].as_py() if len(data) else None
+    if not isinstance(first, str) or not _ID.match(first):
+        return False
+    try:
+        found = (
+            QueryBuilder()
+            .register("t", DeltaTable(uri, storage_options=storage_options))
+            .execute(f"SELECT 1 FROM \"t\" WHERE \"{key}\" = '{first}' LIMIT 1")
+            .read_all()
+        )
+    except (DeltaError, FileNotFoundError):
+        return False  # cannot tell yet: the next attempt's own read will tell
+    return len(found) > 0
 
 
 def _check_text(name: str, value: object, i: int) -> None:

@@ -43,13 +43,15 @@ class HistoryCleanup:
 
 
 def on_conflict_retry(action: Callable[[], _T], attempts: int = COMMIT_ATTEMPTS) -> _T:
-    """Run `action` (which opens the table afresh) again when a concurrent commit won; the
-    loser re-reads the table, so its predicate sees the winner's rows."""
+    """Run `action` (which opens the table afresh) again when a concurrent commit won, or a log
+    file vanished under it; the loser re-reads the table, so its predicate sees the winner's rows."""
     delay = 0.05
     for attempt in range(1, attempts + 1):
         try:
             return action()
-        except CommitFailedError:
+        except (CommitFailedError, FileNotFoundError):
+            # FileNotFoundError: a concurrent writer's post-commit log cleanup removed a log file
+            # this action was reading; every action here is idempotent, so running it again is safe.
             if attempt == attempts:
                 raise
             time.sleep(delay)
@@ -71,7 +73,7 @@ def forget_history(uri: str, storage_options: dict[str, str] | None = None) -> H
     # Zero retention for the one checkpoint written here: it then keeps no older log entry
     # and no tombstone of a file already vacuumed (a tombstone kept would be listed again by
     # every later VACUUM). The table's own settings are put back afterwards.
-    current = DeltaTable(uri, storage_options=storage_options).metadata().configuration
+    current = on_conflict_retry(lambda: DeltaTable(uri, storage_options=storage_options).metadata().configuration)
     restore = {key: current.get(key) or default for key, default in RETENTION_DEFAULTS.items()}
 
     def set_retention(values: dict[str, str]) -> DeltaTable:
@@ -81,9 +83,9 @@ def forget_history(uri: str, storage_options: dict[str, str] | None = None) -> H
 
     table = on_conflict_retry(lambda: set_retention(dict.fromkeys(RETENTION_DEFAULTS, "interval 0 seconds")))
     try:
-        table.create_checkpoint()
+        on_conflict_retry(table.create_checkpoint)
         kept_from = table.version()
-        table.cleanup_metadata()
+        on_conflict_retry(table.cleanup_metadata)
     finally:
         on_conflict_retry(lambda: set_retention(restore))
     return HistoryCleanup(files_vacuumed=len(removed) + len(orphans), kept_from_version=kept_from)

@@ -65,7 +65,7 @@ def purge_table(
     compact: bool,
     storage_options: dict[str, str] | None = None,
 ) -> TablePurge:
-    before = DeltaTable(uri, storage_options=storage_options).version()
+    before = on_conflict_retry(lambda: DeltaTable(uri, storage_options=storage_options).version())
     predicate = cutoff_predicate(cutoff)
     deleted = on_conflict_retry(
         lambda: DeltaTable(uri, storage_options=storage_options).delete(predicate)
@@ -77,13 +77,13 @@ def purge_table(
         )
         compacted = int(metrics.get("numFilesRemoved", 0))
     cleanup = forget_history(uri, storage_options)
-    after = DeltaTable(uri, storage_options=storage_options)
+    after = on_conflict_retry(lambda: DeltaTable(uri, storage_options=storage_options))
     return TablePurge(
         table=table,
         rows_deleted=int(deleted.get("num_deleted_rows", 0)),
         files_compacted=compacted,
         files_vacuumed=cleanup.files_vacuumed,
-        oldest_day_kept=_oldest_day(after),
+        oldest_day_kept=on_conflict_retry(lambda: _oldest_day(after)),
         version_before=before,
         version_after=after.version(),
         kept_from_version=cleanup.kept_from_version,
