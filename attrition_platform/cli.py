@@ -134,12 +134,9 @@ def _check_result(outcome: Any, what: str) -> None:
 
 
 def _metadata(instance: Any, key: str) -> dict[str, Any]:
-    import dagster as dg
+    from attrition_platform.runs import latest_metadata
 
-    event = instance.get_latest_materialization_event(dg.AssetKey(key))
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+    return latest_metadata(instance, key)
 
 
 @app.command()

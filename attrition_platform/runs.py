@@ -181,3 +181,15 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         instance.report_run_failed(run, f"the process that ran it (pid {pid}) is gone")
         failed.append(run.run_id)
     return failed
+
+
+def event_metadata(event: dg.EventLogEntry | None) -> dict[str, Any]:
+    """A materialisation event's metadata as plain values ({} when there is none)."""
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+
+
+def latest_metadata(instance: dg.DagsterInstance, asset: str) -> dict[str, Any]:
+    """The metadata of `asset`'s latest materialisation, as plain values."""
+    return event_metadata(instance.get_latest_materialization_event(dg.AssetKey(asset)))

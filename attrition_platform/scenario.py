@@ -77,15 +77,6 @@ def _launch(jobs: Any, instance: Any, job: str, partition: str | None = None,
     return outcome.run_id
 
 
-def _latest(instance: Any, asset: str) -> dict[str, Any]:
-    import dagster as dg
-
-    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
-
-
 def _portal_traffic(home: Path, count: int) -> int:
     """Ask the live service for `count` employees' risk by id, as the HR portal does; returns
     how many answers were live. The service logs each to prediction_log on its own path."""
@@ -151,7 +142,7 @@ def run_drift_scenario(home: Path, *, drift: bool, employees: int, months: int,
         _launch(jobs, instance, "snapshot", day.isoformat())
     say("[2/6] training, evaluating, fairness, promotion gate, publication (train_model)")
     _launch(jobs, instance, "train_model", run_config=SCENARIO_TRAINING)
-    first = _latest(instance, "promotion_gate")
+    first = runs.latest_metadata(instance, "promotion_gate")
     say(f"      gate: {first.get('summary', 'no decision')}")
     champion = registry.alias_version(CHAMPION)
     if champion is None:
@@ -166,7 +157,7 @@ def run_drift_scenario(home: Path, *, drift: bool, employees: int, months: int,
     say(f"      {live:,} live answers, each logged by the service")
     say("[5/6] daily monitoring: drift_report and recall_monitor")
     _launch(jobs, instance, "monitoring")
-    report = _latest(instance, "drift_report")
+    report = runs.latest_metadata(instance, "drift_report")
     say(f"      drift_report: {report.get('verdict', 'no verdict')}")
     say("[6/6] ticking drift_sensor and recall_sensor")
     requests = [*_tick(drift_sensor, instance, {"alerts": alerts}),
@@ -180,7 +171,7 @@ def run_drift_scenario(home: Path, *, drift: bool, employees: int, months: int,
         _launch(jobs, instance, "train_model", run_config=SCENARIO_TRAINING,
                 tags={**request.tags, "dagster/run_key": request.run_key})
         retrains += 1
-        gate = _latest(instance, "promotion_gate")
+        gate = runs.latest_metadata(instance, "promotion_gate")
         say(f"      gate: {gate.get('summary', 'no decision')}")
     if not requests:
         say("      no sensor asked for a retrain")

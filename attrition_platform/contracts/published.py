@@ -367,7 +367,25 @@ def fetch_bundle(store: Store, pointer: Pointer, dest: Path) -> ModelBundle:
     `metadata["model_version"]` and `metadata["published_at"]` are set from the pointer: the
     saved files cannot know the version number they were published under.
     """
-    prefix = pointer.bundle_path if pointer.bundle_path.endswith("/") else pointer.bundle_path + "/"
+    bundle = _fetch_prefix(store, pointer.bundle_path, dest)
+    bundle.metadata["model_version"] = pointer.model_version
+    bundle.metadata["published_at"] = pointer.published_at
+    return bundle
+
+
+def fetch_version(store: Store, model_version: str, dest: Path) -> ModelBundle | None:
+    """The published bundle of any `model_version` (not only the one CURRENT names), verified
+    like `fetch_bundle`; None when that version was never published."""
+    prefix = bundle_prefix(model_version)
+    if not store.exists(prefix + MANIFEST_FILE):
+        return None
+    bundle = _fetch_prefix(store, prefix, dest)
+    bundle.metadata["model_version"] = model_version
+    return bundle
+
+
+def _fetch_prefix(store: Store, bundle_path: str, dest: Path) -> ModelBundle:
+    prefix = bundle_path if bundle_path.endswith("/") else bundle_path + "/"
     manifest = _read_manifest(store, prefix)
     if manifest is None:
         raise PublicationError(
@@ -376,10 +394,7 @@ def fetch_bundle(store: Store, pointer: Pointer, dest: Path) -> ModelBundle:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     _download_verified(store, prefix, manifest, dest)
-    bundle = _load(prefix, dest)
-    bundle.metadata["model_version"] = pointer.model_version
-    bundle.metadata["published_at"] = pointer.published_at
-    return bundle
+    return _load(prefix, dest)
 
 
 # -- scores ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import dagster as dg
 
 from attrition_platform import thresholds as t
 from attrition_platform.defs.jobs import train_model_job
+from attrition_platform.runs import event_metadata
 from attrition_platform.resources.alerts import Alert, Alerts
 
 TRIGGER_TAG = "attrition/trigger"
@@ -20,13 +21,6 @@ REPORT_RUN_TAG = "attrition/report_run"
 DRIFT_REPORT = dg.AssetKey("drift_report")
 RECALL_MONITOR = dg.AssetKey("recall_monitor")
 FAIRNESS_REPORT = dg.AssetKey("fairness_report")
-
-
-def _metadata(event: dg.EventLogEntry) -> dict[str, Any]:
-    materialization = event.asset_materialization
-    if materialization is None:
-        return {}
-    return {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
 
 
 def _event_id(event: dg.EventLogEntry) -> str:
@@ -40,6 +34,13 @@ def _links(alerts: Alerts, event: dg.EventLogEntry, metadata: dict[str, Any], re
     if isinstance(report, str) and report.startswith(("http://", "https://")):
         links["Report"] = report
     return links
+
+
+def _alert_and_retrain(context: dg.SensorEvaluationContext, alerts: Alerts, alert: Alert, run_key: str,
+                       trigger: str, event: dg.EventLogEntry) -> dg.RunRequest:
+    """Send the alert, then ask for the one retrain this report warrants."""
+    alerts.send(alert, log=context.log)
+    return dg.RunRequest(run_key=run_key, tags={TRIGGER_TAG: trigger, REPORT_RUN_TAG: _event_id(event)})
 
 
 def drift_verdict(metadata: dict[str, Any]) -> tuple[bool, float, list[str]]:
@@ -60,12 +61,12 @@ def drift_verdict(metadata: dict[str, Any]) -> tuple[bool, float, list[str]]:
 )
 def drift_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry,
                  alerts: Alerts) -> dg.RunRequest | dg.SkipReason:
-    metadata = _metadata(asset_event)
+    metadata = event_metadata(asset_event)
     drifted, max_psi, features = drift_verdict(metadata)
     if not drifted:
         return dg.SkipReason(f"drift_report {_event_id(asset_event)[:8]}: max PSI {max_psi:.3f}, no drift")
-    alerts.send(
-        Alert(
+    return _alert_and_retrain(
+        context, alerts, Alert(
             summary=f"Data drift: PSI {max_psi:.2f} > {t.PSI_ALERT} on {', '.join(features) or 'a key feature'}; "
             "retraining",
             severity="error",
@@ -75,11 +76,7 @@ def drift_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEn
             details={"max_psi": round(max_psi, 4), "drifted_features": features,
                      "champion": str(metadata.get("model_version", ""))},
         ),
-        log=context.log,
-    )
-    return dg.RunRequest(
-        run_key=f"drift-{_event_id(asset_event)}",
-        tags={TRIGGER_TAG: "drift", REPORT_RUN_TAG: _event_id(asset_event)},
+        run_key=f"drift-{_event_id(asset_event)}", trigger="drift", event=asset_event,
     )
 
 
@@ -93,14 +90,15 @@ def drift_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEn
 )
 def recall_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry,
                   alerts: Alerts) -> dg.RunRequest | dg.SkipReason:
-    metadata = _metadata(asset_event)
+    metadata = event_metadata(asset_event)
     if not metadata.get("retrain_recommended", False):
         return dg.SkipReason(f"recall_monitor {_event_id(asset_event)[:8]}: {metadata.get('summary', 'no verdict')}")
     champion = str(metadata.get("champion_model_version") or "none")
     months = str(metadata.get("verdict_months") or "")
     drop = float(metadata.get("recall_drop_pp") or 0.0)
-    alerts.send(
-        Alert(
+    # One retrain per champion and verdict month: a monitor re-run on the same facts adds none.
+    return _alert_and_retrain(
+        context, alerts, Alert(
             summary=f"Recall dropped {drop:.1f} pp under champion v{champion}'s evaluation "
             f"({metadata.get('latest_recall')} vs {metadata.get('evaluation_recall')}, {months}); retraining",
             severity="error",
@@ -109,12 +107,7 @@ def recall_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogE
             links=_links(alerts, asset_event, metadata, "report_url"),
             details={"recall_drop_pp": round(drop, 2), "verdict_months": months, "champion": champion},
         ),
-        log=context.log,
-    )
-    # One retrain per champion and verdict month: a monitor re-run on the same facts adds none.
-    return dg.RunRequest(
-        run_key=f"recall-{champion}-{months}",
-        tags={TRIGGER_TAG: "recall", REPORT_RUN_TAG: _event_id(asset_event)},
+        run_key=f"recall-{champion}-{months}", trigger="recall", event=asset_event,
     )
 
 
@@ -127,7 +120,7 @@ def recall_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogE
 )
 def fairness_alert_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry,
                           alerts: Alerts) -> dg.SkipReason:
-    metadata = _metadata(asset_event)
+    metadata = event_metadata(asset_event)
     gap = float(metadata.get("candidate_max_gap_pp") or 0.0)
     if gap <= t.FAIRNESS_RECALL_GAP_ALERT * 100:
         return dg.SkipReason(f"largest recall gap {gap:.1f} pp")

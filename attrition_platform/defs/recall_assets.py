@@ -25,17 +25,13 @@ from attrition_platform import plots
 from attrition_platform.contract import KEY, SNAPSHOT_DATE
 from attrition_platform.contracts.audit_logs import PREDICTION_LOG, log_uri
 from attrition_platform.contracts.published import (
-    MANIFEST_FILE,
-    Pointer,
     PublicationError,
     Store,
-    bundle_prefix,
-    fetch_bundle,
+    fetch_version,
     read_pointer,
 )
 from attrition_platform.defs.hris_assets import TERMINATIONS_TABLE, hris_terminations
 from attrition_platform.defs.scoring_assets import SCORES_TABLE, nightly_scores
-from attrition_platform.model.bundle import ModelBundle
 from attrition_platform.model.training_data import voluntary_exits
 from attrition_platform.monitoring import recall as rc
 from attrition_platform.resources.lake import DeltaLake
@@ -117,27 +113,12 @@ def read_scores(lake: DeltaLake, since: dt.date) -> pd.DataFrame:
     return out
 
 
-def _bundle_at(store: Store, version: str, dest: Path) -> ModelBundle | None:
-    """The published bundle of `version`, verified against its manifest; None if never published."""
-    if not store.exists(bundle_prefix(version) + MANIFEST_FILE):
-        return None
-    pointer = Pointer(
-        model_version=version,
-        bundle_path=bundle_prefix(version),
-        scores_path=None,
-        published_at="",
-        promoted_by="",
-        reason="",
-    )
-    return fetch_bundle(store, pointer, dest / version)
-
-
 def model_facts(store: Store, versions: list[str], horizon_override: int, dest: Path) -> Models:
     """Threshold and horizon of each version, from its bundle at the published location (what
     served the score: the threshold it banded with is the one it is judged by)."""
     models = Models()
     for version in versions:
-        bundle = _bundle_at(store, version, dest)
+        bundle = fetch_version(store, version, dest / version)
         if bundle is None:
             models.unjudged[version] = "no bundle at the published location"
             continue
