@@ -144,7 +144,8 @@ def serve_in_thread(app: Any) -> Iterator[tuple[str, uvicorn.Server, threading.T
         thread.join(timeout=30)
 
 
-def wait_until(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:
+def wait_until(condition: Any, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll `condition`; the generous default absorbs a loaded CI machine (it returns as soon as true)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

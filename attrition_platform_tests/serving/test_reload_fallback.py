@@ -6,10 +6,12 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 
-from attrition_platform.contracts.published import read_pointer, store_from_uri
+from attrition_platform.contracts.published import POINTER_KEY, Store, read_pointer, store_from_uri
 from attrition_platform.publication import publish
 from attrition_platform_tests.serving.harness import make_bundle, running, wait_until
 
@@ -62,16 +64,33 @@ def test_hot_reload_under_concurrent_requests_has_zero_failed_requests(tmp_path:
     assert "1" not in versions[first_two + 4 * 2 :]  # after the swap (and in-flight requests) only v2
 
 
+class _CorruptBeforeSwap:
+    """A local store that tampers with the booster it holds just before `CURRENT` is written."""
+
+    def __init__(self, inner: Store, root: Path) -> None:
+        self.inner, self.root, self.corrupted = inner, root, False
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        if key == POINTER_KEY:
+            bundle_path = msgspec.json.decode(data)["bundle_path"]
+            booster = self.root / bundle_path / "booster.ubj"
+            booster.write_bytes(booster.read_bytes()[:-10] + b"0123456789")
+            self.corrupted = True
+        self.inner.write_bytes(key, data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 def test_a_tampered_bundle_is_refused_and_the_old_model_keeps_serving(tmp_path: Path, bundles) -> None:
     first, second = bundles
     with running(tmp_path / "home", publish_model=first, version="1") as stack:
         refused_before = _metric("attrition_model_reloads_total", outcome="refused")
-        store = store_from_uri(stack.settings.serving_uri)
-        publish(second, "2", stack.settings.serving_uri, stack.settings.lake_root, promoted_by="test", reason="x")
-        # Corrupt version 2's booster after publication: its manifest no longer matches.
-        pointer = read_pointer(store)
-        booster = Path(stack.settings.serving_uri) / pointer.bundle_path / "booster.ubj"
-        booster.write_bytes(booster.read_bytes()[:-10] + b"0123456789")
+        # Version 2's booster is corrupted after publication verified it but before CURRENT
+        # moves, so the service can never see the intact bundle first (no race with its poll).
+        store = _CorruptBeforeSwap(store_from_uri(stack.settings.serving_uri), Path(stack.settings.serving_uri))
+        publish(second, "2", store, stack.settings.lake_root, promoted_by="test", reason="x")
+        assert store.corrupted and read_pointer(store).model_version == "2"
         wait_until(lambda: _metric("attrition_model_reloads_total", outcome="refused") > refused_before,
                    what="the refusal")
         with stack.client() as c:
@@ -97,7 +116,7 @@ def test_fallback_answers_cached_after_the_window_and_recovers(tmp_path: Path, b
             first_errors = [c.get("/v1/employees/3/risk") for _ in range(2)]
             assert [r.status_code for r in first_errors] == [503, 503]
             assert int(first_errors[-1].headers["Retry-After"]) >= 1
-            wait_until(lambda: c.get("/v1/employees/3/risk").status_code == 200, timeout=5, what="fallback")
+            wait_until(lambda: c.get("/v1/employees/3/risk").status_code == 200, timeout=20, what="fallback")
             cached = c.get("/v1/employees/3/risk").json()
             assert cached["source"] == "cached" and cached["model_version"] == "1"
             assert _metric("attrition_fallback_active") == 1.0
