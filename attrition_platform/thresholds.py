@@ -34,5 +34,7 @@ DRIFT_WINDOW_DAYS = 7  # days of live predictions compared with the champion's t
 # own training rows (no drift), max PSI over 8 key features, 200 draws: n = 200 reached 0.2 in
 # 4% of windows (p99 0.23); n = 500 never (mean 0.04, p99 0.07); n = 1000 p99 0.035.
 DRIFT_MIN_CURRENT_ROWS = 500
-DRIFT_KEY_FEATURES = 8  # key features = the champion's top inputs by total gain
+# key features = the champion's top fields by mean |contribution| on its training rows; 10,
+# not 8: with the linear margin and its flags a driver's weight spreads over more fields
+DRIFT_KEY_FEATURES = 10
 DRIFT_REFERENCE_MAX_ROWS = 100_000  # a fixed-seed sample of larger training sets

@@ -85,7 +85,7 @@ def test_cv_prints_one_json_line_comparing_recipe_and_baseline(static_export: Pa
     report = json.loads(lines[0])
     assert report["folds"] == 3 and report["repeats"] == 2
     for model in ("recipe", "baseline"):
-        assert set(report[model]) == {"roc_auc", "pr_auc", "brier", "recall", "precision"}
+        assert set(report[model]) == {"roc_auc", "pr_auc", "brier", "recall", "precision", "fairness"}
         assert 0.5 < report[model]["roc_auc"]["mean"] <= 1.0
         assert report[model]["roc_auc"]["std"] >= 0.0
     assert "fold 6/6" in result.stderr  # progress is shown

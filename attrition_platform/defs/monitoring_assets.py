@@ -61,9 +61,9 @@ class DriftReportConfig(dg.Config):
     key_features: list[str] = Field(
         default_factory=list,
         description="Fields the verdict is about (inputs or derived features, e.g. OverTime, "
-        "MonthlyIncome, tenure_ratio); empty = the champion's top `key_feature_count` by total gain.",
+        "MonthlyIncome, tenure_ratio); empty = the champion's top `key_feature_count` by recorded importance.",
     )
-    key_feature_count: int = Field(default=DRIFT_KEY_FEATURES, ge=1, description="Top-N by gain.")
+    key_feature_count: int = Field(default=DRIFT_KEY_FEATURES, ge=1, description="Top-N by importance (mean |contribution|).")
     reference_max_rows: int = Field(
         default=DRIFT_REFERENCE_MAX_ROWS,
         ge=1,
@@ -169,7 +169,7 @@ def drift_report(
         keys = (
             drift.check_key_features(config.key_features, bundle.spec)
             if config.key_features
-            else drift.key_features_by_gain(bundle.booster, bundle.spec, config.key_feature_count)
+            else drift.key_features(bundle, config.key_feature_count)
         )
     except drift.DriftInputError as exc:
         raise dg.Failure(str(exc)) from None
@@ -185,7 +185,9 @@ def drift_report(
         "current_rows_rescored": rescored,
         "min_current_rows": config.min_current_rows,
         "key_features": dg.MetadataValue.json(keys),
-        "key_features_source": "config" if config.key_features else "champion total gain",
+        "key_features_source": "config" if config.key_features else (
+            "champion importance" if bundle.metadata.get("importance") else "champion total gain"
+        ),
         "threshold": PSI_ALERT,
     }
     if current.rows < config.min_current_rows:

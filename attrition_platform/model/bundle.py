@@ -24,12 +24,14 @@ from attrition_platform.model import booster_calls, tree_shap
 from attrition_platform.model.explanations import (
     FactorTable,
     contributions,
+    factor_group_names,
     feature_groups,
     rank_factors,
     rank_grouped_one,
     scoring_threads,
 )
 from attrition_platform.model.feature_spec import FeatureSpec
+from attrition_platform.model.linear_margin import LinearMargin
 from attrition_platform.model.scoring_input import (
     ScoreResult,
     ScoringInputError,
@@ -37,7 +39,13 @@ from attrition_platform.model.scoring_input import (
     validate,
 )
 
-FORMAT_VERSION = 1
+# 2: the bundle may hold a linear margin (metadata `linear_margin`) that the trees boost from.
+# Code that reads only format 1 would score such a bundle without it, silently wrong, so a
+# bundle with a linear part is written as 2 and older readers refuse it (the old model keeps
+# serving); a bundle without one is still written as 1.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+LINEAR_KEY = "linear_margin"
 BOOSTER_FILE = "booster.ubj"
 SPEC_FILE = "feature_spec.json"
 METADATA_FILE = "metadata.json"
@@ -92,6 +100,9 @@ class ModelBundle:
     calibration: Calibration
     threshold: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The regularised logistic logit the trees were boosted from (None: trees alone); the
+    # model's margin is the sum of both (see `linear_margin`).
+    linear: LinearMargin | None = None
     _threads: int = field(default=-1, init=False, repr=False, compare=False)
     _shap: Any = field(default=_UNBUILT, init=False, repr=False, compare=False)
 
@@ -139,6 +150,8 @@ class ModelBundle:
                 margin = self.shap_tables().margin_one(x[0])  # XGBoost's, bit for bit, sooner
             else:
                 margin = booster_calls.margin(self.booster, x)  # = inplace_predict, less overhead
+            if self.linear is not None and explain <= 0:  # `_explain` adds it with its factors
+                margin = margin + self.linear.margin(x)
             probabilities[checked.valid] = self.calibration.apply(margin)
         elif explain > 0:
             margins = _nans(checked.n_rows)
@@ -156,6 +169,37 @@ class ModelBundle:
             margins=margins,
             factor_table=table,
         )
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        """The model's margin (log-odds before calibration) of model-matrix rows, unvalidated:
+        for training and evaluation code that built `x` with `spec.matrix` itself."""
+        tree = np.asarray(booster_calls.margin(self.booster, x), dtype=np.float64)
+        return tree + self.linear.margin(x) if self.linear is not None else tree
+
+    def contributions(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Every column's contribution to the margin, bias last (n x (F + 1), float64): the
+        trees' TreeSHAP values plus the linear part's exact ones; each row sums to `margin`."""
+        tables = self.shap_tables()
+        if tables is not None:
+            contribs = tables.explain(np.asarray(x, dtype=np.float32), threads)[1]
+        else:
+            contribs = contributions(self.booster, x, threads)
+        return self._with_linear(np.asarray(contribs, dtype=np.float64), x)
+
+    def importance(self, x: np.ndarray) -> dict[str, float]:
+        """Mean |contribution| (log-odds) of each factor over rows `x`, a field's one-hot columns
+        summed first: one measure for the linear part and the trees alike (the trees' gain
+        would miss whatever the linear part carries). Largest first."""
+        grouped = np.abs(self.contributions(x)[:, :-1] @ self._group_matrix()).mean(axis=0)
+        names = factor_group_names(self.spec.feature_names_cached)
+        ranked = sorted(zip(names, grouped.tolist(), strict=True), key=lambda kv: (-kv[1], kv[0]))
+        return {name: round(value, 6) for name, value in ranked}
+
+    def _with_linear(self, contribs: np.ndarray, x: np.ndarray) -> np.ndarray:
+        if self.linear is not None:
+            contribs[:, :-1] += self.linear.contributions(x)
+            contribs[:, -1] += self.linear.intercept
+        return contribs
 
     def shap_tables(self) -> tree_shap.ShapTables | None:
         """This booster's TreeSHAP tables, built (and checked against XGBoost) on first use;
@@ -185,6 +229,9 @@ class ModelBundle:
         tables = self.shap_tables()
         if tables is not None and len(x) == 1:  # a live request: sum straight into factors
             margin, grouped = tables.grouped_one(x[0], self._grouping(tables))
+            if self.linear is not None:
+                margin = margin + self.linear.margin(x)
+                grouped = grouped + self.linear.contributions(x)[0] @ self._group_matrix()
             return margin, rank_grouped_one(grouped, names, k, x)
         margins, parts = [], []
         for start in range(0, len(x), EXPLAIN_CHUNK):
@@ -194,6 +241,9 @@ class ModelBundle:
             else:
                 margin = booster_calls.margin(self.booster, part)
                 contribs = contributions(self.booster, part, threads)
+            if self.linear is not None:
+                margin = margin + self.linear.margin(part)
+                contribs = self._with_linear(np.asarray(contribs, dtype=np.float64), part)
             margins.append(margin)
             parts.append(rank_factors(contribs, names, k, part))
         if len(parts) == 1:
@@ -203,6 +253,16 @@ class ModelBundle:
             contributions=np.concatenate([p.contributions for p in parts]),
             names=parts[0].names,
         )
+
+    def _group_matrix(self) -> np.ndarray:
+        """Columns x factor groups (a field's one-hot columns share one), float64, cached."""
+        cached = self.__dict__.get("_groups_f64")
+        if cached is None:
+            group_of = feature_groups(self.spec.feature_names_cached)
+            cached = np.zeros((len(group_of), int(group_of.max()) + 1))
+            cached[np.arange(len(group_of)), group_of] = 1.0
+            self.__dict__["_groups_f64"] = cached
+        return cached
 
     def _use_threads(self, threads: int) -> int:
         """Set the booster's thread count only when it changes (set_param is not free)."""
@@ -228,8 +288,12 @@ class ModelBundle:
         self.booster.save_model(str(out / BOOSTER_FILE))
         (out / SPEC_FILE).write_text(json.dumps(self.spec.to_dict(), indent=2, sort_keys=True))
         meta = dict(self.metadata)
+        if self.linear is not None:
+            meta[LINEAR_KEY] = self.linear.to_dict(self.spec.feature_names)
+        else:
+            meta.pop(LINEAR_KEY, None)
         meta.update(
-            format_version=FORMAT_VERSION,
+            format_version=FORMAT_VERSION if self.linear is not None else 1,
             threshold=self.threshold,
             risk_bands=risk_bands(self.threshold),
             calibration={"slope": self.calibration.slope, "intercept": self.calibration.intercept},
@@ -249,20 +313,31 @@ class ModelBundle:
             spec_data = json.loads((root / SPEC_FILE).read_text())
         except json.JSONDecodeError as exc:
             raise BundleError(f"model bundle at {root}: unreadable JSON ({exc.msg})") from None
-        if meta.get("format_version") != FORMAT_VERSION:
+        if meta.get("format_version") not in READABLE_FORMATS:
             raise BundleError(
                 f"model bundle at {root} has format {meta.get('format_version')}, "
-                f"this code reads format {FORMAT_VERSION}"
+                f"this code reads formats {', '.join(map(str, READABLE_FORMATS))}"
             )
         booster = xgb.Booster()
         booster.load_model(str(root / BOOSTER_FILE))
         cal = meta.get("calibration", {})
+        try:
+            spec = FeatureSpec.from_dict(spec_data)
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"model bundle at {root}: {SPEC_FILE}: {exc}") from None
+        linear = None
+        if LINEAR_KEY in meta:  # held in `linear`, not twice (`save` writes it back)
+            try:
+                linear = LinearMargin.from_dict(meta.pop(LINEAR_KEY), spec.feature_names)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise BundleError(f"model bundle at {root}: {METADATA_FILE} {exc}") from None
         return cls(
             booster=booster,
-            spec=FeatureSpec.from_dict(spec_data),
+            spec=spec,
             calibration=Calibration(float(cal.get("slope", 1.0)), float(cal.get("intercept", 0.0))),
             threshold=float(meta["threshold"]),
             metadata=meta,
+            linear=linear,
         )
 
     # -- MLflow ------------------------------------------------------------------------------

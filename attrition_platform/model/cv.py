@@ -6,6 +6,10 @@ the threshold are chosen there, so the outer test fold stays untouched exactly a
 window does in `candidate_model`. Both splits group rows by employee: a time-aware export holds
 one row per employee and snapshot, and an employee on both sides would let validation (which
 tunes rounds, depth, calibration and the threshold) see the people it is scored on.
+
+Fairness is measured here too, not only at promotion: on each outer test fold, at each
+model's own threshold, recall per Gender and per age band (the groups `governance.fairness`
+gates on, same small-group rule) and the largest gap between groups in percentage points.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sklearn.model_selection import (
 )
 
 from attrition_platform.contract import KEY
+from attrition_platform.governance import fairness
 from attrition_platform.model.metrics import classification_metrics
 from attrition_platform.model.recipe import RecipeParams, refit_xgboost, train_baseline, train_xgboost
 
@@ -76,6 +81,8 @@ def cross_validate(
         raise ValueError(f"need at least {folds} leavers and {folds} stayers for {folds} folds")
     groups = rows[KEY].to_numpy() if KEY in rows else None
     scores: dict[str, dict[str, list[float]]] = {"recipe": {}, "baseline": {}}
+    fair: dict[str, list[fairness.FairnessResult]] = {}
+    attributes = [a for a in fairness.DEFAULT_ATTRIBUTES if a in rows or (a == fairness.AGE_BAND and "Age" in rows)]
     splits = _folds(y, groups, folds, repeats, params.seed)
     for i, (fit_idx, test_idx) in enumerate(splits):
         inner_groups = groups[fit_idx] if groups is not None else None
@@ -93,9 +100,14 @@ def cross_validate(
             models.append(("recipe", train_xgboost(train, y[tr], val, y[va], params)))
         models.append(("baseline", train_baseline(train, y[tr], val, y[va], params.threshold_beta)))
         for name, model in models:
-            m = classification_metrics(y[test_idx], model.predict_proba(test, unseen="allow"), model.threshold)
+            p = model.predict_proba(test, unseen="allow")
+            m = classification_metrics(y[test_idx], p, model.threshold)
             for k in REPORTED:
                 scores.setdefault(name, {}).setdefault(k, []).append(m[k])
+            if attributes:
+                fair.setdefault(name, []).append(
+                    fairness.evaluate(test, y[test_idx], p >= model.threshold, attributes, intersections=())
+                )
         if progress:
             progress(i + 1, len(splits))
     result: dict[str, Any] = {"folds": folds, "repeats": repeats, "rows": len(y), "leavers": int(y.sum())}
@@ -106,4 +118,45 @@ def cross_validate(
             k: {"mean": round(float(np.mean(v)), 4), "std": round(float(np.std(v)), 4)}
             for k, v in by_metric.items()
         }
+        if name in fair:
+            result[name]["fairness"] = fairness_summary(fair[name])
     return result
+
+
+def _mean_std(values: list[float]) -> dict[str, float | None]:
+    """Mean and std over folds, ignoring folds where the value could not be measured."""
+    finite = [v for v in values if np.isfinite(v)]
+    if not finite:
+        return {"mean": None, "std": None}
+    return {"mean": round(float(np.mean(finite)), 4), "std": round(float(np.std(finite)), 4)}
+
+
+def fairness_summary(results: list[fairness.FairnessResult]) -> dict[str, Any]:
+    """Over folds: the largest recall gap (pp, gated attributes, small groups left out), the gap
+    per attribute, and each group's recall with its rows and leavers per fold."""
+    attributes = results[0].gated
+    by_group: dict[str, dict[str, Any]] = {}
+    for attribute in attributes:
+        groups: dict[str, Any] = {}
+        for result in results:
+            table = result.table[result.table["attribute"] == attribute]
+            for row in table.itertuples(index=False):
+                entry = groups.setdefault(str(row.group), {"recall": [], "rows": [], "leavers": [], "small_folds": 0})
+                entry["recall"].append(float(row.recall))
+                entry["rows"].append(int(row.rows))
+                entry["leavers"].append(int(row.leavers))
+                entry["small_folds"] += int(bool(row.small))
+        by_group[attribute] = {
+            g: {
+                "recall": _mean_std(e["recall"]),
+                "rows_per_fold": round(float(np.mean(e["rows"])), 1),
+                "leavers_per_fold": round(float(np.mean(e["leavers"])), 1),
+                "small_in_folds": e["small_folds"],
+            }
+            for g, e in sorted(groups.items())
+        }
+    return {
+        "largest_recall_gap_pp": _mean_std([r.largest_gap_pp for r in results]),
+        "recall_gap_pp": {a: _mean_std([r.gaps_pp.get(a, float("nan")) for r in results]) for a in attributes},
+        "recall_by_group": by_group,
+    }

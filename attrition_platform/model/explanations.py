@@ -69,6 +69,14 @@ NUMERIC_LABELS: dict[str, str] = {
     "companies_per_working_year": "Employers per year of work experience",
     "satisfaction_mean": "Average satisfaction (job, environment, relationships, work-life)",
     "income_vs_level": "Monthly income relative to the job level's median",
+    "entry_level": "Entry-level job (level 1)",
+    "no_stock_options": "No stock options",
+    "first_year": "At most one year at the company",
+    "under_25": "Younger than 25",
+    "lowest_environment_satisfaction": "Lowest satisfaction with the work environment",
+    "lowest_job_satisfaction": "Lowest job satisfaction",
+    "lowest_job_involvement": "Lowest job involvement",
+    "poor_work_life_balance": "Poor work-life balance (lowest rating)",
 }
 
 # Categorical fields (feature_spec.CATEGORICAL_RAW): the prefix for "Field=level", also the
@@ -271,6 +279,16 @@ def feature_groups(feature_names: Sequence[str]) -> np.ndarray:
     """Per model column, the index of its factor group (a field's one-hot columns share one):
     what `ShapTables.grouping` needs to sum contributions straight into factors."""
     return np.asarray(_groups(tuple(feature_names)).matrix.argmax(axis=1), dtype=np.intp)
+
+
+def factor_group_names(feature_names: Sequence[str]) -> list[str]:
+    """The name of each group of `feature_groups`, in order: a column's own name, or the bare
+    field name for a field's one-hot columns (`OverTime`)."""
+    groups = _groups(tuple(feature_names))
+    return [
+        groups.names[int(col)] if col >= 0 else groups.names[int(groups.field_bare[int(field)])]
+        for col, field in zip(groups.group_column.tolist(), groups.group_field.tolist(), strict=True)
+    ]
 
 
 def rank_grouped_one(

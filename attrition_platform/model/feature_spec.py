@@ -16,7 +16,11 @@ from typing import Any
 
 import numpy as np
 
-RECIPE_VERSION = 1
+# 2 added the analyst's flags of ROW_DERIVED (entry_level ... poor_work_life_balance). A spec
+# lists its own derived features, so a version-1 spec still builds its matrix here; code that
+# knows only version 1 refuses a version-2 spec instead of mis-building it.
+RECIPE_VERSION = 2
+READABLE_RECIPE_VERSIONS = (1, 2)
 
 NUMERIC_RAW: tuple[str, ...] = (
     "Age",
@@ -62,6 +66,17 @@ ROW_DERIVED: tuple[str, ...] = (
     "manager_tenure_ratio",
     "companies_per_working_year",
     "satisfaction_mean",
+    # Flags an HR analyst reads off an exit interview: the bottom of a scale, the first year,
+    # youth, no equity. Trees find such steps alone; the linear margin cannot, and on small
+    # exports it carries most of the signal (docs/model-card.md has the measurement).
+    "entry_level",
+    "no_stock_options",
+    "first_year",
+    "under_25",
+    "lowest_environment_satisfaction",
+    "lowest_job_satisfaction",
+    "lowest_job_involvement",
+    "poor_work_life_balance",
 )
 # Derived with a fitted parameter (the job-level income medians of the training rows).
 FITTED_DERIVED: tuple[str, ...] = ("income_vs_level",)
@@ -80,6 +95,14 @@ MONOTONE: dict[str, int] = {
     "OverTime=Yes": 1,
     "satisfaction_mean": -1,
     "income_vs_level": -1,
+    "entry_level": 1,
+    "no_stock_options": 1,
+    "first_year": 1,
+    "under_25": 1,
+    "lowest_environment_satisfaction": 1,
+    "lowest_job_satisfaction": 1,
+    "lowest_job_involvement": 1,
+    "poor_work_life_balance": 1,
 }
 
 
@@ -132,6 +155,15 @@ def row_derived(columns: Mapping[str, Any], on: _Arithmetic = ON_COLUMNS) -> dic
             + on.num(columns, "WorkLifeBalance")
         )
         / 4.0,
+        # comparisons give bools (numpy or Python); * 1.0 makes the same float either way
+        "entry_level": (on.num(columns, "JobLevel") == 1.0) * 1.0,
+        "no_stock_options": (on.num(columns, "StockOptionLevel") == 0.0) * 1.0,
+        "first_year": (years <= 1.0) * 1.0,
+        "under_25": (on.num(columns, "Age") < 25.0) * 1.0,
+        "lowest_environment_satisfaction": (on.num(columns, "EnvironmentSatisfaction") == 1.0) * 1.0,
+        "lowest_job_satisfaction": (on.num(columns, "JobSatisfaction") == 1.0) * 1.0,
+        "lowest_job_involvement": (on.num(columns, "JobInvolvement") == 1.0) * 1.0,
+        "poor_work_life_balance": (on.num(columns, "WorkLifeBalance") == 1.0) * 1.0,
     }
 
 
@@ -327,9 +359,12 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "FeatureSpec":
         version = int(data.get("recipe_version", -1))
-        if version != RECIPE_VERSION:
+        if version not in READABLE_RECIPE_VERSIONS:
             raise ValueError(
                 f"feature recipe version {version} is not supported by this code "
-                f"(expects {RECIPE_VERSION}); retrain or upgrade"
+                f"(reads {', '.join(map(str, READABLE_RECIPE_VERSIONS))}); retrain or upgrade"
             )
+        unknown = [d for d in data.get("derived", []) if d not in DERIVED]
+        if unknown:
+            raise ValueError(f"feature spec names derived feature(s) this code cannot compute: {', '.join(unknown)}")
         return cls(**dict(data))

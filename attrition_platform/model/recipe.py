@@ -1,11 +1,14 @@
 """The training recipe: one code path for `candidate_model`, `attrition cv` and the benchmarks.
 
-Regularised shallow trees with monotone constraints where the direction is clear, class
-imbalance handled by weighting, early stopping on validation rows, Platt calibration of the
-margin on the same validation rows (weighting distorts raw probabilities) and a decision
-threshold chosen on validation rows only; then, by default, the booster is retrained on fit +
-validation rows with the chosen depth and rounds (measured better in docs/design.md). The test
-rows never enter this module.
+By default: a regularised logistic model (sign-bounded where the direction is clear, its
+strength chosen on validation rows) gives the starting margin, and very shallow trees (depth 1
+or 2, monotone where the direction is clear) are boosted from it with early stopping on
+validation rows, so they add only the thresholds and interactions the line misses
+(`linear_margin` says why; docs/model-card.md has the measurements). Then Platt calibration of
+the margin and a decision threshold, both on validation rows; then the linear model and the
+trees are refitted on fit + validation rows with the chosen strength, depth and rounds. With
+`linear_base=False` the trees start from a constant and class imbalance is handled by
+weighting, the earlier recipe. The test rows never enter this module.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 from attrition_platform.model.bundle import Calibration, ModelBundle
 from attrition_platform.model.feature_spec import FeatureSpec
+from attrition_platform.model.linear_margin import DEFAULT_CS, LinearMargin, choose_linear_margin, fit_linear_margin
 from attrition_platform.model.metrics import choose_threshold
 
 
@@ -28,7 +32,7 @@ from attrition_platform.model.metrics import choose_threshold
 class RecipeParams:
     """Hyper-parameters; the Dagster `CandidateModelConfig` mirrors these fields."""
 
-    max_depths: tuple[int, ...] = (2, 3)  # tried in turn; the best validation PR AUC wins
+    max_depths: tuple[int, ...] = (1, 2)  # tried in turn; the best validation PR AUC wins
     learning_rate: float = 0.05
     max_rounds: int = 600
     early_stopping_rounds: int = 50
@@ -36,8 +40,14 @@ class RecipeParams:
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     reg_lambda: float = 5.0
-    monotone: bool = True
-    balance_classes: bool = True
+    monotone: bool = True  # trees' monotone constraints and the linear weights' signs
+    # Boost from a regularised logistic model's margin (see `linear_margin`); its inverse L2
+    # strength is the one of `linear_cs` with the lowest validation log-loss.
+    linear_base: bool = True
+    linear_cs: tuple[float, ...] = DEFAULT_CS
+    # Weight leavers up by stayers/leavers in the trees (Platt calibration undoes the shift).
+    # Off by default: the linear margin is fitted on unweighted rows and the trees continue it.
+    balance_classes: bool = False
     threshold_beta: float = 1.0
     # After tuning on held-out rows, retrain on fit + validation with the chosen depth and
     # rounds (see `refit_xgboost`; docs/design.md has the measurement behind both defaults).
@@ -96,6 +106,10 @@ def _booster_params(spec: FeatureSpec, y_train: np.ndarray, params: RecipeParams
         "nthread": params.threads,
         "scale_pos_weight": _class_weight(y_train) if params.balance_classes else 1.0,
     }
+    if params.linear_base:
+        # The linear margin is the whole starting point: a base score of 0.5 is a margin of 0,
+        # so booster margin + linear margin is exactly what the trees were fitted against.
+        booster_params["base_score"] = 0.5
     if params.monotone:
         booster_params["monotone_constraints"] = "(" + ",".join(
             str(c) for c in spec.monotone_constraints()
@@ -130,14 +144,17 @@ def refit_xgboost(
     if params.refit_scale_rounds:
         rounds = max(1, round(rounds * len(y) / max(1, len(y_train))))
     depth = int(held_out.metadata["max_depth"])
+    linear = None
+    if held_out.linear is not None:
+        linear = fit_linear_margin(x, y, held_out.linear.C, _signs(spec, params))
     booster = xgb.train(
         {**_booster_params(spec, y, params), "max_depth": depth},
-        xgb.DMatrix(x, label=y, feature_names=spec.feature_names),
+        _dmatrix(x, y, spec, linear),
         num_boost_round=rounds,
     )
     # Validation rows may hold categories the held-out spec never saw: counted, not refused.
     target = held_out.predict_proba(rows, unseen="allow")
-    margin = np.asarray(booster.inplace_predict(x, predict_type="margin"), dtype=np.float64)
+    margin = ModelBundle(booster=booster, spec=spec, calibration=Calibration(), threshold=0.5, linear=linear).margin(x)
     calibration = _fit_soft_platt(margin, target)
     metadata = {
         **held_out.metadata,
@@ -155,7 +172,17 @@ def refit_xgboost(
         calibration=calibration,
         threshold=held_out.threshold,
         metadata=metadata,
+        linear=linear,
     )
+
+
+def _signs(spec: FeatureSpec, params: RecipeParams) -> tuple[int, ...] | None:
+    return spec.monotone_constraints() if params.monotone else None
+
+
+def _dmatrix(x: np.ndarray, y: np.ndarray, spec: FeatureSpec, linear: LinearMargin | None) -> xgb.DMatrix:
+    base = linear.margin(x) if linear is not None else None
+    return xgb.DMatrix(x, label=y, feature_names=spec.feature_names, base_margin=base)
 
 
 def _fit_soft_platt(margin: np.ndarray, target: np.ndarray) -> Calibration:
@@ -181,9 +208,14 @@ def _train_held_out(
     spec = FeatureSpec.fit(train)
     x_train, x_val = spec.matrix(train), spec.matrix(val)
     booster_params = _booster_params(spec, y_train, params)
-    names = spec.feature_names
-    dtrain = xgb.DMatrix(x_train, label=y_train, feature_names=names)
-    dval = xgb.DMatrix(x_val, label=y_val, feature_names=names)
+    linear: LinearMargin | None = None
+    linear_tried: dict[str, float] = {}
+    if params.linear_base:
+        linear, linear_tried = choose_linear_margin(
+            x_train, y_train, x_val, y_val, _signs(spec, params), params.linear_cs
+        )
+    dtrain = _dmatrix(x_train, y_train, spec, linear)
+    dval = _dmatrix(x_val, y_val, spec, linear)
     # Tuning sees validation rows only: callers keep their test rows (a later time window, or
     # the outer fold in `attrition cv`) out of this function entirely.
     tried: dict[str, float] = {}
@@ -204,21 +236,27 @@ def _train_held_out(
         raise ValueError("RecipeParams.max_depths is empty: give at least one tree depth")
     best = int(booster.best_iteration) + 1
     booster = booster[:best]  # keep only the trees early stopping chose
-    val_margin = booster.inplace_predict(x_val, predict_type="margin")
-    calibration = _fit_platt(np.asarray(val_margin), y_val)
+    uncalibrated = ModelBundle(booster=booster, spec=spec, calibration=Calibration(), threshold=0.5, linear=linear)
+    val_margin = uncalibrated.margin(x_val)
+    calibration = _fit_platt(val_margin, y_val)
     threshold = choose_threshold(y_val, calibration.apply(val_margin), params.threshold_beta)
+    metadata: dict[str, Any] = {
+        "best_iteration": best,
+        "max_depth": chosen,
+        "validation_pr_auc_by_depth": tried,
+        "params": params.to_dict(),
+        "refit": False,
+    }
+    if linear is not None:
+        metadata["linear_c"] = linear.C
+        metadata["validation_log_loss_by_c"] = linear_tried
     return ModelBundle(
         booster=booster,
         spec=spec,
         calibration=calibration,
         threshold=threshold,
-        metadata={
-            "best_iteration": best,
-            "max_depth": chosen,
-            "validation_pr_auc_by_depth": tried,
-            "params": params.to_dict(),
-            "refit": False,
-        },
+        metadata=metadata,
+        linear=linear,
     )
 
 

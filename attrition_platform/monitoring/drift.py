@@ -66,6 +66,19 @@ def key_features_by_gain(booster: Any, spec: FeatureSpec, count: int) -> list[st
     return [name for name, _ in ranked[:count]]
 
 
+def key_features(bundle: Any, count: int) -> list[str]:
+    """The `count` fields that move the model's scores most: by the mean |contribution| the
+    bundle recorded on its training rows (`metadata["importance"]`, linear part included), or
+    by the trees' total gain for bundles trained before that was recorded."""
+    importance = bundle.metadata.get("importance")
+    if not importance:
+        return key_features_by_gain(bundle.booster, bundle.spec, count)
+    if count < 1:
+        raise DriftInputError(f"key_feature_count: must be at least 1, got {count}")
+    ranked = sorted(importance.items(), key=lambda kv: (-float(kv[1]), kv[0]))
+    return [name for name, _ in ranked[:count]]
+
+
 def check_key_features(names: Sequence[str], spec: FeatureSpec) -> list[str]:
     """Configured key features, each a compared field; an unknown one is named."""
     numeric, categorical = drift_fields(spec)

@@ -74,6 +74,64 @@ def test_bundle_of_another_format_version_is_refused(trained_bundle, tmp_path: P
         ModelBundle.load(out)
 
 
+def test_a_linear_bundle_is_format_2_and_round_trips_its_linear_margin(trained_bundle, tmp_path: Path) -> None:
+    bundle, test = trained_bundle
+    out = bundle.save(tmp_path / "b")
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["format_version"] == 2
+    assert set(meta["linear_margin"]["weights"]) == set(bundle.spec.feature_names)
+    loaded = ModelBundle.load(out)
+    assert "linear_margin" not in loaded.metadata  # held once, in `linear`
+    np.testing.assert_array_equal(loaded.linear.weights, bundle.linear.weights)
+    assert np.array_equal(loaded.predict_proba(test), bundle.predict_proba(test))
+
+
+def test_a_linear_margin_that_does_not_match_the_spec_is_refused_naming_the_file(trained_bundle, tmp_path: Path) -> None:
+    bundle, _ = trained_bundle
+    out = bundle.save(tmp_path / "b")
+    meta = json.loads((out / "metadata.json").read_text())
+    del meta["linear_margin"]["weights"]["Age"]
+    (out / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=r"metadata.json linear_margin does not match the feature spec \(missing \['Age'\]"):
+        ModelBundle.load(out)
+
+
+def test_a_bundle_written_before_the_linear_margin_and_the_analyst_flags_still_loads_and_scores(tmp_path: Path) -> None:
+    """A champion published by the previous release (format 1, recipe 1: trees only, without
+    the flag features) keeps serving after an upgrade, scored exactly as before."""
+    import xgboost as xgb
+
+    from attrition_platform.model.bundle import Calibration
+    from attrition_platform.model.feature_spec import FeatureSpec
+    from attrition_platform_tests.model.conftest import learnable
+
+    rows, y = learnable(600, 21)
+    v1_derived = ["tenure_ratio", "role_tenure_ratio", "promotion_staleness", "manager_tenure_ratio",
+                  "companies_per_working_year", "satisfaction_mean", "income_vs_level"]
+    fitted = FeatureSpec.fit(rows)
+    spec = FeatureSpec(fitted.vocabularies, fitted.income_level_medians, recipe_version=1, derived=v1_derived)
+    x = spec.matrix(rows)
+    booster = xgb.train({"max_depth": 2, "objective": "binary:logistic"}, xgb.DMatrix(x, label=y), 20)
+    ModelBundle(booster, spec, Calibration(), 0.5).save(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "metadata.json").read_text())
+    assert meta["format_version"] == 1 and "linear_margin" not in meta
+    loaded = ModelBundle.load(tmp_path / "old")
+    assert loaded.linear is None and loaded.spec.recipe_version == 1
+    assert "entry_level" not in loaded.spec.feature_names
+    expected = booster.inplace_predict(x, predict_type="margin")
+    np.testing.assert_allclose(loaded.predict_proba(rows), 1 / (1 + np.exp(-expected)), rtol=0, atol=1e-6)
+
+
+def test_a_spec_naming_a_derived_feature_this_code_cannot_compute_is_refused(trained_bundle, tmp_path: Path) -> None:
+    bundle, _ = trained_bundle
+    out = bundle.save(tmp_path / "b")
+    spec = json.loads((out / "feature_spec.json").read_text())
+    spec["derived"].append("tenure_squared")
+    (out / "feature_spec.json").write_text(json.dumps(spec))
+    with pytest.raises(BundleError, match="feature_spec.json: .*cannot compute: tenure_squared"):
+        ModelBundle.load(out)
+
+
 def test_mlflow_round_trip_through_the_registry_alias(trained_bundle, tmp_path: Path) -> None:
     from attrition_platform.resources.mlflow_registry import MlflowRegistry
 
@@ -160,7 +218,7 @@ def test_unseen_job_role_is_scored_as_all_zeros_and_counted_when_allowed(trained
     x = bundle.spec.matrix({c: [recs[0][c]] for c in bundle.spec.inputs})
     roles = [j for j, n in enumerate(bundle.spec.feature_names) if n.startswith("JobRole=")]
     assert not x[0, roles].any()
-    expected = bundle.calibration.apply(bundle.booster.inplace_predict(x, predict_type="margin"))
+    expected = bundle.calibration.apply(bundle.margin(x))
     assert result.probabilities[0] == pytest.approx(float(expected[0]), abs=1e-12)
 
 

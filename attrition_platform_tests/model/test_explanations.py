@@ -125,14 +125,20 @@ def test_contributions_of_a_wrong_width_are_refused() -> None:
 # -- on a real bundle --------------------------------------------------------------------------
 
 
-def test_contributions_plus_bias_sum_to_the_booster_margin(trained_bundle) -> None:
+def test_contributions_plus_base_value_sum_to_the_models_margin_linear_part_and_trees(trained_bundle) -> None:
     bundle, test = trained_bundle
+    assert bundle.linear is not None  # the default recipe boosts from a linear margin
     x = bundle.spec.matrix(test)
-    contribs = ex.contributions(bundle.booster, x)
+    contribs = bundle.contributions(x)
     assert contribs.shape == (len(test), len(bundle.spec.feature_names) + 1)
-    margin = bundle.booster.inplace_predict(x, predict_type="margin")
-    np.testing.assert_allclose(contribs.sum(axis=1), margin, rtol=1e-5, atol=1e-5)
-    assert np.abs(contribs[:, :-1]).sum() > 0  # not all zero: the sum is not the bias alone
+    margin = bundle.margin(x)
+    np.testing.assert_allclose(contribs.sum(axis=1), margin, rtol=0, atol=2e-5)
+    # the margin is the model's: calibrating it gives the served probability
+    np.testing.assert_allclose(bundle.calibration.apply(margin), bundle.predict_proba(test), rtol=0, atol=1e-6)
+    # both parts contribute: the trees' values alone do not add up to the margin
+    trees = ex.contributions(bundle.booster, x)
+    assert np.abs(trees[:, :-1]).sum() > 0 and np.abs(contribs[:, :-1] - trees[:, :-1]).sum() > 0
+    assert np.abs(trees.sum(axis=1) - margin).max() > 1e-2
 
 
 def test_explaining_leaves_the_probabilities_unchanged(trained_bundle) -> None:
@@ -173,7 +179,7 @@ def test_all_factors_with_the_bias_add_up_to_the_margin(trained_bundle) -> None:
     recs = records_of(bundle, test, 5)
     result = bundle.score(recs, explain=1000)  # every factor
     x = bundle.spec.matrix(test.iloc[:5])
-    bias = ex.contributions(bundle.booster, x)[:, -1]
+    bias = bundle.contributions(x)[:, -1]
     sums = np.array([sum(f.contribution for f in row) for row in result.factors]) + bias
     np.testing.assert_allclose(sums, result.margins, rtol=1e-5, atol=1e-5)
     groups = len(bundle.spec.numeric) + len(bundle.spec.derived) + len(bundle.spec.categorical)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from attrition_platform.model.bundle import Calibration
 from attrition_platform.model.recipe import RecipeParams, refit_xgboost, train_xgboost
 from attrition_platform_tests.model.conftest import learnable
 
@@ -10,7 +11,7 @@ from attrition_platform_tests.model.conftest import learnable
 def test_depth_is_tuned_on_validation_rows_and_recorded(trained_bundle) -> None:
     bundle, _ = trained_bundle
     tried = bundle.metadata["validation_pr_auc_by_depth"]
-    assert set(tried) == {"2", "3"}
+    assert set(tried) == {"1", "2"}
     assert bundle.metadata["max_depth"] == int(max(tried, key=tried.get))
 
 
@@ -29,6 +30,45 @@ def test_probabilities_are_calibrated_on_held_out_rows(trained_bundle) -> None:
     rows, y = learnable(4000, 9)
     p = bundle.predict_proba(rows)
     assert abs(p.mean() - y.mean()) < 0.03  # class weighting did not inflate the scores
+
+
+def _worst_decile_excess(p: np.ndarray, y: np.ndarray) -> float:
+    """Over deciles of predicted risk: the largest |observed - mean predicted| leaver rate beyond
+    four binomial standard errors plus one point (negative: every decile within tolerance)."""
+    excess = []
+    for decile in np.array_split(np.argsort(p), 10):
+        expected, observed = p[decile].mean(), y[decile].mean()
+        noise = np.sqrt(expected * (1 - expected) / len(decile))
+        excess.append(abs(observed - expected) - (4 * noise + 0.01))
+    return max(excess)
+
+
+def test_probabilities_are_calibrated_decile_by_decile_with_a_calibration_slope_near_one(trained_bundle) -> None:
+    """On 20,000 fresh rows from the same world: in each decile of predicted risk the observed
+    leaver rate is within binomial noise of the mean prediction, and a logistic fit of the
+    labels on the predicted log-odds has slope ~1 and intercept ~0 (neither over- nor
+    under-confident)."""
+    from sklearn.linear_model import LogisticRegression
+
+    bundle, _ = trained_bundle
+    rows, y = learnable(20_000, 31)
+    p = bundle.predict_proba(rows)
+    assert _worst_decile_excess(p, y) < 0
+    logit = np.log(p / (1 - p)).reshape(-1, 1)
+    fit = LogisticRegression(C=1e6).fit(logit, y)
+    assert 0.85 < fit.coef_[0, 0] < 1.15
+    assert abs(fit.intercept_[0]) < 0.15
+
+
+def test_a_miscalibrated_model_fails_the_decile_check(trained_bundle) -> None:
+    """The decile check above can fail: the same model with its calibration slope doubled
+    (over-confident) breaks it."""
+    from dataclasses import replace as dc_replace
+
+    bundle, _ = trained_bundle
+    skewed = dc_replace(bundle, calibration=Calibration(bundle.calibration.slope * 2, bundle.calibration.intercept))
+    rows, y = learnable(20_000, 31)
+    assert _worst_decile_excess(skewed.predict_proba(rows), y) > 0
 
 
 def test_an_empty_depth_grid_is_refused() -> None:

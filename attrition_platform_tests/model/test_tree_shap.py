@@ -123,7 +123,7 @@ def test_a_recipe_bundle_explains_through_tables_with_the_same_factors_as_xgboos
     assert bundle.shap_tables() is not None
     with_tables = bundle.score(test, explain=3)
     monkeypatch.setenv(tree_shap.BUDGET_ENV, "0")
-    plain = ModelBundle(bundle.booster, bundle.spec, bundle.calibration, bundle.threshold)
+    plain = ModelBundle(bundle.booster, bundle.spec, bundle.calibration, bundle.threshold, linear=bundle.linear)
     assert plain.shap_tables() is None
     with_xgboost = plain.score(test, explain=3)
     np.testing.assert_array_equal(with_tables.probabilities, with_xgboost.probabilities)

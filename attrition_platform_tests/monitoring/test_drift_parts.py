@@ -30,7 +30,39 @@ def bundle() -> ModelBundle:
     return make_bundle(seed=5)
 
 
-def test_key_features_add_up_the_gain_of_a_fields_one_hot_columns(bundle: ModelBundle) -> None:
+@pytest.fixture(scope="module")
+def trees_only() -> ModelBundle:
+    """A bundle of the earlier trees-only recipe: all its signal is in the trees' gain."""
+    from attrition_platform.model.recipe import RecipeParams, train_xgboost
+    from attrition_platform_tests.model.conftest import learnable
+
+    train, y_train = learnable(1500, 5)
+    val, y_val = learnable(500, 105)
+    params = RecipeParams(linear_base=False, max_depths=(2,), balance_classes=True, max_rounds=60)
+    return train_xgboost(train, y_train, val, y_val, params)
+
+
+def test_key_features_follow_the_recorded_importance_linear_part_included(bundle: ModelBundle) -> None:
+    """The learnable world's strongest drivers (overtime, job satisfaction) lead by
+    mean |contribution|, which counts the linear part the trees' gain cannot see."""
+    from attrition_platform_tests.model.conftest import learnable
+
+    assert bundle.linear is not None
+    rows, _ = learnable(2000, 77)
+    recorded = dict(bundle.metadata, importance=bundle.importance(bundle.spec.matrix(rows)))
+    with_importance = ModelBundle(bundle.booster, bundle.spec, bundle.calibration, bundle.threshold,
+                                  recorded, linear=bundle.linear)
+    keys = drift.key_features(with_importance, 5)
+    assert "OverTime" in keys and not any("=" in k for k in keys)
+    assert {"JobSatisfaction", "lowest_job_satisfaction", "satisfaction_mean"} & set(keys)
+    assert list(recorded["importance"].values()) == sorted(recorded["importance"].values(), reverse=True)
+    # a bundle trained before importance was recorded falls back to the trees' gain
+    assert "importance" not in bundle.metadata
+    assert drift.key_features(bundle, 4) == drift.key_features_by_gain(bundle.booster, bundle.spec, 4)
+
+
+def test_key_features_add_up_the_gain_of_a_fields_one_hot_columns(trees_only: ModelBundle) -> None:
+    bundle = trees_only
     gain = bundle.booster.get_score(importance_type="total_gain")
     overtime = sum(v for k, v in gain.items() if k.startswith("OverTime="))
     keys = drift.key_features_by_gain(bundle.booster, bundle.spec, 5)

@@ -56,7 +56,7 @@ def test_overtime_forced_to_eighty_percent_fails_the_check_naming_it(champion: C
     result = run_drift(platform)
     assert result.success  # drift is a finding, not a failed run
     meta = report_metadata(result)
-    assert "OverTime" in meta["key_features"]  # a top input by gain of this model
+    assert "OverTime" in meta["key_features"]  # a top input of this model
     assert meta["psi"]["OverTime"] > PSI_ALERT
     assert meta["drifted_features"][0] == "OverTime" and meta["drift_detected"] is True
     assert meta["max_psi"] == meta["psi"]["OverTime"]
