@@ -191,7 +191,7 @@ def training_set(
     deps=[training_set],
     owners=["team:ml"],
     description=(
-        "XGBoost candidate: logged to MLflow as a pyfunc model holding the bundle, registered, "
+        "Candidate (a linear margin boosted by shallow XGBoost trees): logged to MLflow as a pyfunc model holding the bundle, registered, "
         "alias 'challenger' once the version loads back."
     ),
 )
