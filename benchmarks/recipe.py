@@ -17,7 +17,6 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -58,7 +57,7 @@ def measure(name: str, path: Path, folds: int, repeats: int) -> list[str]:
     y = rows[td.LABEL].to_numpy()
     started = time.perf_counter()
     recipe = cross_validate(rows, y, folds=folds, repeats=repeats, params=RecipeParams())
-    trees = cross_validate(rows, y, folds=folds, repeats=repeats, params=replace(TREES_ONLY))
+    trees = cross_validate(rows, y, folds=folds, repeats=repeats, params=TREES_ONLY)
     took = time.perf_counter() - started
     caption = f"{name} ({len(rows):,} rows, {int(y.sum()):,} leavers, {folds}x{repeats} folds, {took:.0f} s)"
     out = []

@@ -26,6 +26,7 @@ from attrition_platform.model.explanations import (
     contributions,
     factor_group_names,
     feature_groups,
+    group_matrix,
     rank_factors,
     rank_grouped_one,
     scoring_threads,
@@ -83,6 +84,13 @@ def _nans(n: int) -> np.ndarray:
     out = np.empty(n)
     out[:] = np.nan
     return out
+
+
+def model_margin(booster: xgb.Booster, linear: LinearMargin | None, x: np.ndarray) -> np.ndarray:
+    """Trees' margin plus the linear margin they were boosted from (float64): for training code
+    that has a booster before it has a bundle, and for `ModelBundle.margin`."""
+    tree = np.asarray(booster_calls.margin(booster, x), dtype=np.float64)
+    return tree + linear.margin(x) if linear is not None else tree
 
 
 def risk_band(probability: float, threshold: float) -> str:
@@ -173,8 +181,7 @@ class ModelBundle:
     def margin(self, x: np.ndarray) -> np.ndarray:
         """The model's margin (log-odds before calibration) of model-matrix rows, unvalidated:
         for training and evaluation code that built `x` with `spec.matrix` itself."""
-        tree = np.asarray(booster_calls.margin(self.booster, x), dtype=np.float64)
-        return tree + self.linear.margin(x) if self.linear is not None else tree
+        return model_margin(self.booster, self.linear, x)
 
     def contributions(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
         """Every column's contribution to the margin, bias last (n x (F + 1), float64): the
@@ -190,7 +197,7 @@ class ModelBundle:
         """Mean |contribution| (log-odds) of each factor over rows `x`, a field's one-hot columns
         summed first: one measure for the linear part and the trees alike (the trees' gain
         would miss whatever the linear part carries). Largest first."""
-        grouped = np.abs(self.contributions(x)[:, :-1] @ self._group_matrix()).mean(axis=0)
+        grouped = np.abs(self.contributions(x)[:, :-1] @ group_matrix(self.spec.feature_names_cached)).mean(axis=0)
         names = factor_group_names(self.spec.feature_names_cached)
         ranked = sorted(zip(names, grouped.tolist(), strict=True), key=lambda kv: (-kv[1], kv[0]))
         return {name: round(value, 6) for name, value in ranked}
@@ -231,7 +238,7 @@ class ModelBundle:
             margin, grouped = tables.grouped_one(x[0], self._grouping(tables))
             if self.linear is not None:
                 margin = margin + self.linear.margin(x)
-                grouped = grouped + self.linear.contributions(x)[0] @ self._group_matrix()
+                grouped = grouped + self.linear.contributions(x)[0] @ group_matrix(names)
             return margin, rank_grouped_one(grouped, names, k, x)
         margins, parts = [], []
         for start in range(0, len(x), EXPLAIN_CHUNK):
@@ -253,16 +260,6 @@ class ModelBundle:
             contributions=np.concatenate([p.contributions for p in parts]),
             names=parts[0].names,
         )
-
-    def _group_matrix(self) -> np.ndarray:
-        """Columns x factor groups (a field's one-hot columns share one), float64, cached."""
-        cached = self.__dict__.get("_groups_f64")
-        if cached is None:
-            group_of = feature_groups(self.spec.feature_names_cached)
-            cached = np.zeros((len(group_of), int(group_of.max()) + 1))
-            cached[np.arange(len(group_of)), group_of] = 1.0
-            self.__dict__["_groups_f64"] = cached
-        return cached
 
     def _use_threads(self, threads: int) -> int:
         """Set the booster's thread count only when it changes (set_param is not free)."""

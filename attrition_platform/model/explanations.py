@@ -281,6 +281,12 @@ def feature_groups(feature_names: Sequence[str]) -> np.ndarray:
     return np.asarray(_groups(tuple(feature_names)).matrix.argmax(axis=1), dtype=np.intp)
 
 
+def group_matrix(feature_names: Sequence[str]) -> np.ndarray:
+    """Columns x factor groups, 1 where a column belongs to a group (cached per feature list):
+    per-column contributions @ this = per-factor contributions."""
+    return _groups(tuple(feature_names)).matrix
+
+
 def factor_group_names(feature_names: Sequence[str]) -> list[str]:
     """The name of each group of `feature_groups`, in order: a column's own name, or the bare
     field name for a field's one-hot columns (`OverTime`)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -38,14 +39,10 @@ class LinearMargin:
     intercept: float  # the margin at the center: the linear part's base value
     C: float
 
-    @property
+    @cached_property
     def offset(self) -> float:
         """The constant of the uncentred form: logit = x @ weights + offset."""
-        cached = self.__dict__.get("_offset")
-        if cached is None:
-            cached = float(self.intercept - self.weights @ self.center)
-            object.__setattr__(self, "_offset", cached)
-        return cached
+        return float(self.intercept - self.weights @ self.center)
 
     def margin(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x, dtype=np.float64) @ self.weights + self.offset

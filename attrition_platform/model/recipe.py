@@ -22,7 +22,7 @@ import xgboost as xgb
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from attrition_platform.model.bundle import Calibration, ModelBundle
+from attrition_platform.model.bundle import Calibration, ModelBundle, model_margin
 from attrition_platform.model.feature_spec import FeatureSpec
 from attrition_platform.model.linear_margin import DEFAULT_CS, LinearMargin, choose_linear_margin, fit_linear_margin
 from attrition_platform.model.metrics import choose_threshold
@@ -154,7 +154,7 @@ def refit_xgboost(
     )
     # Validation rows may hold categories the held-out spec never saw: counted, not refused.
     target = held_out.predict_proba(rows, unseen="allow")
-    margin = ModelBundle(booster=booster, spec=spec, calibration=Calibration(), threshold=0.5, linear=linear).margin(x)
+    margin = model_margin(booster, linear, x)
     calibration = _fit_soft_platt(margin, target)
     metadata = {
         **held_out.metadata,
@@ -236,8 +236,7 @@ def _train_held_out(
         raise ValueError("RecipeParams.max_depths is empty: give at least one tree depth")
     best = int(booster.best_iteration) + 1
     booster = booster[:best]  # keep only the trees early stopping chose
-    uncalibrated = ModelBundle(booster=booster, spec=spec, calibration=Calibration(), threshold=0.5, linear=linear)
-    val_margin = uncalibrated.margin(x_val)
+    val_margin = model_margin(booster, linear, x_val)
     calibration = _fit_platt(val_margin, y_val)
     threshold = choose_threshold(y_val, calibration.apply(val_margin), params.threshold_beta)
     metadata: dict[str, Any] = {
