@@ -11,6 +11,7 @@ Reading and scoring need numpy and xgboost only; `score` is the one validating e
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -25,18 +26,20 @@ from attrition_platform.model.explanations import (
     FactorTable,
     contributions,
     factor_group_names,
-    feature_groups,
     group_matrix,
     rank_factors,
-    rank_grouped_one,
     scoring_threads,
 )
 from attrition_platform.model.feature_spec import FeatureSpec
 from attrition_platform.model.linear_margin import LinearMargin
+from attrition_platform.model.one_row import RowModel
 from attrition_platform.model.scoring_input import (
+    RowError,
     ScoreResult,
     ScoringInputError,
     UnseenPolicy,
+    check_record,
+    record_rules,
     validate,
 )
 
@@ -74,6 +77,11 @@ class Calibration:
         z = self.slope * np.asarray(margin, dtype=np.float64) + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
+    def apply_one(self, margin: float) -> float:
+        """`apply` for one margin in plain floats (libm's exp: equal to numpy's to within an
+        ulp), for the one-row path, where five numpy calls on a 1-element array cost 4 µs."""
+        return 1.0 / (1.0 + math.exp(-(self.slope * margin + self.intercept)))
+
 
 def risk_bands(threshold: float) -> dict[str, list[float]]:
     """Bands shown to HR: high at or above the decision threshold, medium from half of it."""
@@ -84,6 +92,13 @@ def _nans(n: int) -> np.ndarray:
     out = np.empty(n)
     out[:] = np.nan
     return out
+
+
+def _refuse_missing(x: np.ndarray, feature_names: list[str]) -> None:
+    """Validation lets no missing value through; a NaN in the model matrix is a bug in a
+    derived feature, and the booster would silently route it down a default branch."""
+    bad = sorted({feature_names[j] for j in np.flatnonzero(np.isnan(x).any(axis=0))})
+    raise ScoringInputError(f"feature(s) {', '.join(bad)} came out missing")
 
 
 def model_margin(booster: xgb.Booster, linear: LinearMargin | None, x: np.ndarray) -> np.ndarray:
@@ -137,6 +152,10 @@ class ModelBundle:
         (see `explanations`). `nthread` sets the booster's threads for batches of
         `SMALL_BATCH` rows or more (default: OMP_NUM_THREADS, else 1); smaller ones use one.
         """
+        if type(data) is list and len(data) == 1:  # a live request: one record, its own path
+            answer = self._score_record(data[0], unseen, explain)
+            if answer is not None:
+                return answer
         checked = validate(data, self.spec, unseen)
         probabilities = _nans(checked.n_rows)
         margins: np.ndarray | None = None
@@ -145,22 +164,22 @@ class ModelBundle:
         if np.count_nonzero(checked.valid):
             x = checked.model_matrix(self.spec)
             if not self.spec.nullable and np.isnan(np.add.reduce(x, axis=None)) and np.isnan(x).any():
-                # Validation lets no missing value through; a NaN here is a bug in a derived
-                # feature, and the booster would silently route it down a default branch.
-                bad = sorted({self.spec.feature_names[j] for j in np.flatnonzero(np.isnan(x).any(axis=0))})
-                raise ScoringInputError(f"feature(s) {', '.join(bad)} came out missing")
+                _refuse_missing(x, self.spec.feature_names)
             threads = self._use_threads(1 if len(x) < SMALL_BATCH else scoring_threads(nthread))
-            if explain > 0:
+            if len(x) == 1:  # the same path as a live request's record, to the bit
+                margin, table = self._one_row(x, x[0].tolist(), explain)
+                probabilities[checked.valid] = self.calibration.apply_one(float(margin[0]))
+            elif explain > 0:
                 margin, table = self._explain(x, explain, threads)
-                margins = _nans(checked.n_rows)
-                margins[checked.valid] = margin
-            elif len(x) == 1 and self.shap_tables() is not None:
-                margin = self.shap_tables().margin_one(x[0])  # XGBoost's, bit for bit, sooner
             else:
                 margin = booster_calls.margin(self.booster, x)  # = inplace_predict, less overhead
-            if self.linear is not None and explain <= 0:  # `_explain` adds it with its factors
-                margin = margin + self.linear.margin(x)
-            probabilities[checked.valid] = self.calibration.apply(margin)
+                if self.linear is not None:
+                    margin = margin + self.linear.margin(x)
+            if explain > 0:
+                margins = _nans(checked.n_rows)
+                margins[checked.valid] = margin
+            if len(x) > 1:
+                probabilities[checked.valid] = self.calibration.apply(margin)
         elif explain > 0:
             margins = _nans(checked.n_rows)
             table = rank_factors(
@@ -177,6 +196,49 @@ class ModelBundle:
             margins=margins,
             factor_table=table,
         )
+
+    def _score_record(self, record: Any, unseen: UnseenPolicy, explain: int) -> ScoreResult | None:
+        """`score([record])` for one valid record without the batch machinery (serving's
+        request); None when the record is not valid: the general path then reports it."""
+        errors: list[RowError] = []
+        counts = dict.fromkeys(self.spec.categorical, 0)
+        clean = check_record(record, 0, record_rules(self.spec, unseen), errors, counts)
+        if clean is None:
+            return None
+        values = self.spec.record_values(clean)
+        x = np.array([values], dtype=np.float32)
+        total = sum(values)
+        if total != total and not self.spec.nullable:  # NaN somewhere: a derived feature's bug
+            _refuse_missing(x, self.spec.feature_names)
+        self._use_threads(1)
+        margin, table = self._one_row(x, values, explain)
+        return ScoreResult(
+            probabilities=np.array([self.calibration.apply_one(float(margin[0]))]),
+            valid=np.ones(1, dtype=bool),
+            unseen_counts={name: c for name, c in counts.items() if c},
+            unseen_policy=unseen,
+            margins=margin if explain > 0 else None,
+            factor_table=table,
+        )
+
+    def _one_row(self, x: np.ndarray, values: list[float], explain: int) -> tuple[np.ndarray, FactorTable | None]:
+        """Margin [1] (float64) and, with `explain`, the top factors of the one row of `x`
+        (`values`: the same row as floats): one path for a record and a one-row table alike."""
+        if explain > 0:
+            return self._row_model().explain(x, bool(self.spec.nullable), explain, values)
+        return self._row_model().margin(x, bool(self.spec.nullable)), None
+
+    def _row_model(self) -> RowModel:
+        """What one row's scoring needs, prepared on first use (after the TreeSHAP tables)."""
+        row_model = self.__dict__.get("_row")
+        if row_model is None:
+            tables = self.shap_tables()
+            with _SHAP_LOCK:
+                row_model = self.__dict__.get("_row")
+                if row_model is None:
+                    row_model = RowModel.build(self.booster, tables, self.spec.feature_names_cached, self.linear)
+                    self.__dict__["_row"] = row_model
+        return row_model
 
     def margin(self, x: np.ndarray) -> np.ndarray:
         """The model's margin (log-odds before calibration) of model-matrix rows, unvalidated:
@@ -217,13 +279,6 @@ class ModelBundle:
                     self._shap = tree_shap.build(self.booster)
         return self._shap
 
-    def _grouping(self, tables: tree_shap.ShapTables) -> tree_shap.EntryGrouping:
-        cached = self.__dict__.get("_entry_grouping")
-        if cached is None or cached[0] is not tables:
-            cached = (tables, tables.grouping(feature_groups(self.spec.feature_names_cached)))
-            self.__dict__["_entry_grouping"] = cached
-        return cached[1]
-
     def _explain(self, x: np.ndarray, k: int, threads: int) -> tuple[np.ndarray, FactorTable]:
         """Margins and top-k factors, in chunks so that a million rows never hold all
         n x (F + 1) contributions (and their grouped copy) at once.
@@ -234,12 +289,6 @@ class ModelBundle:
         """
         names = self.spec.feature_names_cached
         tables = self.shap_tables()
-        if tables is not None and len(x) == 1:  # a live request: sum straight into factors
-            margin, grouped = tables.grouped_one(x[0], self._grouping(tables))
-            if self.linear is not None:
-                margin = margin + self.linear.margin(x)
-                grouped = grouped + self.linear.contributions(x)[0] @ group_matrix(names)
-            return margin, rank_grouped_one(grouped, names, k, x)
         margins, parts = [], []
         for start in range(0, len(x), EXPLAIN_CHUNK):
             part = x[start : start + EXPLAIN_CHUNK]

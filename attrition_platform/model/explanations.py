@@ -172,6 +172,11 @@ class _Groups:
     onehot_columns: np.ndarray  # the fields' columns, field after field
     field_starts: np.ndarray  # where each field's columns start in onehot_columns
     field_bare: np.ndarray  # per field: the name index of the bare field name
+    # The same as plain Python tuples, for ranking one row without numpy calls:
+    column_of_group: tuple[int, ...]  # `group_column`
+    field_of_group: tuple[int, ...]  # `group_field`
+    bare_of_field: tuple[int, ...]  # `field_bare`
+    columns_of_field: tuple[tuple[int, ...], ...]  # each field's one-hot columns
 
 
 @lru_cache(maxsize=16)
@@ -211,6 +216,10 @@ def _groups(feature_names: tuple[str, ...]) -> _Groups:
         onehot_columns=np.asarray(onehot, dtype=np.intp),
         field_starts=np.asarray(starts, dtype=np.intp),
         field_bare=bare,
+        column_of_group=tuple(group_column),
+        field_of_group=tuple(group_field),
+        bare_of_field=tuple(bare.tolist()),
+        columns_of_field=tuple(tuple(cols) for cols in fields.values()),
     )
 
 
@@ -247,32 +256,43 @@ def _labels(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _rank_one(grouped: np.ndarray, groups: _Groups, k: int, x: np.ndarray | None) -> FactorTable:
-    """`rank_factors` for a single row in plain Python: the vectorised path's dozen numpy calls
-    cost more than the work for one row (same order, same ties, same level naming)."""
-    row = grouped[0]
-    # A stable sort of -|c| keeps the earlier group first among equal sizes, as the batch path.
-    top = np.argsort(-np.abs(row), kind="stable")[:k].tolist()
-    values = row.tolist()
+    """`rank_factors` for a single row, through `rank_row`."""
+    return rank_row(grouped[0].tolist(), groups, k, None if x is None else np.asarray(x)[0].tolist())
+
+
+def rank_row(values: list[float], groups: _Groups, k: int, row: Sequence[float] | None) -> FactorTable:
+    """`rank_factors` for one row in plain Python (same order, same ties, same level naming):
+    the vectorised path's dozen numpy calls cost more than the work for one row.
+
+    `values` are the row's contributions per group as float32 values (the batch path ranks
+    float32 sums), `row` its model-matrix values (to name a field by the level it holds).
+    """
+    # sorted(reverse=True) keeps the earlier group first among equal sizes, as the batch path.
+    top = sorted(range(len(values)), key=list(map(abs, values)).__getitem__, reverse=True)[:k]
     features = []
     for j in top:
-        feature = int(groups.group_column[j])
-        field = int(groups.group_field[j])
-        if field >= 0:
-            feature = int(groups.field_bare[field])
-            if x is not None:
-                start = int(groups.field_starts[field])
-                end = int(groups.field_starts[field + 1]) if field + 1 < len(groups.field_starts) else len(groups.onehot_columns)
-                row = np.asarray(x)[0]
-                for col in groups.onehot_columns[start:end].tolist():
-                    if row[col] != 0:
-                        feature = col
-                        break
+        field = groups.field_of_group[j]
+        if field < 0:
+            features.append(groups.column_of_group[j])
+            continue
+        feature = groups.bare_of_field[field]
+        if row is not None:
+            for col in groups.columns_of_field[field]:
+                if row[col] != 0:
+                    feature = col
+                    break
         features.append(feature)
     return FactorTable(
-        features=np.asarray([features], dtype=np.int32).reshape(1, len(features)),
-        contributions=np.asarray([[values[j] for j in top]], dtype=np.float32).reshape(1, len(top)),
+        features=np.array([features], dtype=np.int32).reshape(1, len(top)),
+        contributions=np.array([[values[j] for j in top]], dtype=np.float32).reshape(1, len(top)),
         names=groups.names,
     )
+
+
+def factor_groups(feature_names: Sequence[str]) -> _Groups:
+    """How a model's columns fold into factors (cached per feature list): hold on to it to
+    rank one row after another without hashing the feature list each time."""
+    return _groups(tuple(feature_names))
 
 
 def feature_groups(feature_names: Sequence[str]) -> np.ndarray:
@@ -295,16 +315,6 @@ def factor_group_names(feature_names: Sequence[str]) -> list[str]:
         groups.names[int(col)] if col >= 0 else groups.names[int(groups.field_bare[int(field)])]
         for col, field in zip(groups.group_column.tolist(), groups.group_field.tolist(), strict=True)
     ]
-
-
-def rank_grouped_one(
-    grouped: np.ndarray, feature_names: Sequence[str], k: int, x: np.ndarray | None = None
-) -> FactorTable:
-    """`rank_factors` for one row whose contributions are already summed per group (the
-    groups of `feature_groups`, in that order)."""
-    groups = _groups(tuple(feature_names))
-    g = len(groups.group_column)
-    return _rank_one(np.asarray(grouped, dtype=np.float32).reshape(1, g), groups, max(0, min(int(k), g)), x)
 
 
 def rank_factors(

@@ -9,6 +9,8 @@ no Dagster, no per-row Python.
 
 from __future__ import annotations
 
+import operator
+
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -120,17 +122,22 @@ class _Arithmetic:
     num: Callable[[Mapping[str, Any], str], Any]
     maximum: Callable[[Any, float], Any]
     level: Callable[[Mapping[str, Any]], Any]  # JobLevel clipped to 0-5, as lookup indexes
+    pick: Callable[[np.ndarray, Any], Any]  # lookup[level]: an array, or a Python float
 
 
 ON_COLUMNS = _Arithmetic(
     num=lambda c, n: np.asarray(c[n], dtype=np.float64),
     maximum=np.maximum,
     level=lambda c: np.minimum(np.maximum(np.asarray(c["JobLevel"], dtype=np.int64), 0), 5),
+    pick=np.ndarray.__getitem__,
 )
+# For clean records (`scoring_input.check_record` leaves every numeric input a Python float):
+# C-level calls, no Python frame per read, and Python floats out (no numpy scalars).
 ON_SCALARS = _Arithmetic(
-    num=lambda c, n: float(c[n]),
+    num=operator.getitem,
     maximum=max,
     level=lambda c: min(max(int(c["JobLevel"]), 0), 5),
+    pick=np.ndarray.item,
 )
 
 
@@ -189,7 +196,7 @@ def income_vs_level(
     columns: Mapping[str, Any], medians: Mapping[str, float], on: _Arithmetic = ON_COLUMNS
 ) -> Any:
     lookup = _income_lookup(tuple(medians.items()))
-    ref = lookup[on.level(columns)]
+    ref = on.pick(lookup, on.level(columns))
     return on.num(columns, "MonthlyIncome") / on.maximum(ref, 1.0)
 
 
@@ -297,19 +304,10 @@ class FeatureSpec:
         columns, and each field's one-hot column a dictionary lookup. A test proves both give
         identical matrices, unseen categories (all zeros) included.
         """
+        if len(rows) == 1:  # a live request: plain floats, no numpy call per derived feature
+            return np.array([self.record_values(rows[0])], dtype=np.float32)
         n_num = len(self.numeric)
         out = np.zeros((len(rows), len(self.feature_names_cached)), dtype=np.float32)
-        if len(rows) == 1:  # a live request: plain floats, no numpy call per derived feature
-            (row,) = rows
-            derived_one = all_derived(row, self.income_level_medians, ON_SCALARS)
-            out[0, : n_num + len(self.derived)] = [row[name] for name in self.numeric] + [
-                derived_one[name] for name in self.derived
-            ]
-            for cat, index in self._onehot_index():
-                j = index.get(row[cat])
-                if j is not None:
-                    out[0, j] = 1.0
-            return out
         raw = np.array([[r[name] for name in self.numeric] for r in rows], dtype=np.float64)
         raw = raw.reshape(len(rows), n_num)
         out[:, :n_num] = raw
@@ -323,6 +321,20 @@ class FeatureSpec:
                 if j is not None:
                     out[i, j] = 1.0
         return out
+
+    def record_values(self, row: Mapping[str, Any]) -> list[float]:
+        """One clean record's model row as plain floats (float64, before the matrix's float32):
+        the numeric inputs, the derived features by the same formulas on scalars, and each
+        field's one-hot columns (all 0 for a category the spec never saw)."""
+        derived_one = all_derived(row, self.income_level_medians, ON_SCALARS)
+        values = [row[name] for name in self.numeric]
+        values += [derived_one[name] for name in self.derived]
+        values += [0.0] * (len(self.feature_names_cached) - len(values))
+        for cat, index in self._onehot_index():
+            j = index.get(row[cat])
+            if j is not None:
+                values[j] = 1.0
+        return values
 
     @property
     def feature_names_cached(self) -> list[str]:

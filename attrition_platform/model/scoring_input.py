@@ -83,7 +83,7 @@ class ValidatedInputs:
         return spec.matrix(self.columns)
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: a frozen dataclass's __init__ costs a live request ~2 µs
 class ScoreResult:
     """What `ModelBundle.score` returns: a probability per row (NaN where the row was rejected)."""
 
@@ -422,38 +422,11 @@ def _validate_records(records: Sequence[Any], spec: FeatureSpec, unseen: str) ->
     rows: list[dict[str, Any]] = []
     counts = dict.fromkeys(spec.categorical, 0)
     for i, rec in enumerate(records):
-        if not isinstance(rec, Mapping):
-            errors.append(RowError(i, RECORD, "is not a record of field names and values"))
+        clean = check_record(rec, i, rules, errors, counts)
+        if clean is None:
             valid[i] = False
-            continue
-        clean: dict[str, Any] = {}
-        ok = True
-        for name, col, integer, may_miss, low, high in rules.numeric:
-            v = rec.get(name, _ABSENT)
-            kind = type(v)
-            if kind is int or (kind is float and math.isfinite(v) and (not integer or v.is_integer())):
-                if low <= v <= high:
-                    clean[name] = float(v)
-                    continue
-            clean[name], problem = _number(v, col, integer, may_miss)
-            if problem is not None:
-                errors.append(RowError(i, name, problem))
-                ok = False
-        for name, rule, known in rules.categorical:
-            v = rec.get(name, _ABSENT)
-            if type(v) is str and v in known:
-                clean[name] = v
-                continue
-            clean[name], problem, is_unseen = rule.check(v)
-            if is_unseen:
-                counts[name] += 1
-            if problem is not None:
-                errors.append(RowError(i, name, problem))
-                ok = False
-        if ok:
-            rows.append(clean)
         else:
-            valid[i] = False
+            rows.append(clean)
     kept = tuple(rows)
     return ValidatedInputs(
         columns=_RecordColumns(kept, spec),
@@ -463,6 +436,49 @@ def _validate_records(records: Sequence[Any], spec: FeatureSpec, unseen: str) ->
         unseen_policy=unseen,
         rows=kept,
     )
+
+
+def record_rules(spec: FeatureSpec, unseen: str) -> _RecordRules:
+    """The per-field rules of `check_record` for a spec and unseen-category policy (made once)."""
+    if unseen not in UNSEEN_POLICIES:
+        raise ValueError(f"unseen-category policy must be one of {', '.join(UNSEEN_POLICIES)}")
+    return _RecordRules.of(spec, unseen)
+
+
+def check_record(
+    rec: Any, i: int, rules: _RecordRules, errors: list[RowError], counts: dict[str, int]
+) -> dict[str, Any] | None:
+    """One record checked by `rules`: its clean values (floats and vocabulary text), or None
+    with its problems appended to `errors` (as row `i`). Unseen categories are counted in
+    `counts` by field, rejected or not."""
+    if not isinstance(rec, Mapping):
+        errors.append(RowError(i, RECORD, "is not a record of field names and values"))
+        return None
+    clean: dict[str, Any] = {}
+    ok = True
+    for name, col, integer, may_miss, low, high in rules.numeric:
+        v = rec.get(name, _ABSENT)
+        kind = type(v)
+        if kind is int or (kind is float and math.isfinite(v) and (not integer or v.is_integer())):
+            if low <= v <= high:
+                clean[name] = float(v)
+                continue
+        clean[name], problem = _number(v, col, integer, may_miss)
+        if problem is not None:
+            errors.append(RowError(i, name, problem))
+            ok = False
+    for name, rule, known in rules.categorical:
+        v = rec.get(name, _ABSENT)
+        if type(v) is str and v in known:
+            clean[name] = v
+            continue
+        clean[name], problem, is_unseen = rule.check(v)
+        if is_unseen:
+            counts[name] += 1
+        if problem is not None:
+            errors.append(RowError(i, name, problem))
+            ok = False
+    return clean if ok else None
 
 
 class _RecordColumns(Mapping[str, np.ndarray]):
