@@ -1,0 +1,178 @@
+"""The serving image's content, proved without a Docker engine: what
+`deploy/docker/serving.Dockerfile` installs (requirements-serving.lock without resolving, then
+the project without dependencies) goes into a fresh virtualenv, and the service started from
+it alone answers a prediction. A package missing from the lock, or an import of the platform's
+heavy parts from `serving/`, fails here instead of in the first pod."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from attrition_platform.publication import publish
+from attrition_platform_tests.serving.harness import free_port, make_bundle, write_snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+UV = Path(sys.executable).with_name("uv")
+ATTRITION = str(Path(sys.executable).with_name("attrition"))
+SERVING_LOCK = ROOT / "requirements-serving.lock"
+# What the image must never hold (the Dagster user-code image has them).
+HEAVY = ("dagster", "mlflow", "pandas", "pyarrow", "scikit-learn", "sqlalchemy", "matplotlib")
+# Installed size of the site-packages, measured 452 MB (deltalake's native library alone is
+# 134 MB, scipy, which xgboost imports, 113 MB); the budget catches a dependency creeping in.
+SIZE_BUDGET_MB = 520
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", name.strip().lower())] = version.strip()  # PEP 503 names
+    return pins
+
+
+@pytest.fixture(scope="module")
+def serving_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv holding exactly what the serving image installs."""
+    venv = tmp_path_factory.mktemp("serving-image") / "venv"
+    for cmd in (
+        [str(UV), "venv", "-q", "--python", sys.executable, str(venv)],
+        [str(UV), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "--no-deps", "-r", str(SERVING_LOCK)],
+        [str(UV), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "--no-deps", str(ROOT)],
+    ):
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=venv.parent)
+        assert out.returncode == 0, f"{' '.join(cmd[:3])}: {out.stderr[-2000:]}"
+    return venv
+
+
+def _installed(venv: Path) -> dict[str, str]:
+    out = subprocess.run(
+        [str(UV), "pip", "list", "--format", "freeze", "--python", str(venv / "bin" / "python")],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    return {k: v for k, v in (line.lower().split("==") for line in out.stdout.splitlines() if "==" in line)}
+
+
+def test_the_serving_lock_pins_the_serving_extra_at_the_main_locks_versions() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    serving, main = _pins(SERVING_LOCK), _pins(ROOT / "requirements.lock")
+    for req in project["dependencies"] + project["optional-dependencies"]["serving"]:
+        name, version = re.sub(r"\[.*\]", "", req).lower().split("==")
+        assert serving.get(name) == version, f"{name}: pyproject {version}, serving lock {serving.get(name)}"
+    drifted = {n: (v, main.get(n)) for n, v in serving.items() if main.get(n) != v}
+    assert not drifted, f"serving lock disagrees with requirements.lock: {drifted}"
+
+
+def test_the_serving_install_holds_no_dagster_mlflow_pandas_or_sklearn_and_fits_its_size_budget(
+    serving_venv: Path,
+) -> None:
+    installed = _installed(serving_venv)
+    assert "attrition-platform" in installed and "litestar" in installed
+    assert not [p for p in HEAVY if p in installed], sorted(installed)
+    site = next((serving_venv / "lib").glob("python3*/site-packages"))
+    size_mb = sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 1e6
+    print(f"serving install: {len(installed)} packages, {size_mb:.0f} MB in site-packages")
+    assert size_mb < SIZE_BUDGET_MB, f"{size_mb:.0f} MB"
+
+
+@pytest.fixture()
+def home(tmp_path: Path) -> tuple[Path, dict]:
+    """A data directory with a feature snapshot and a published model, and one employee's
+    inputs as the portal would send them."""
+    home = tmp_path / "home"
+    features = write_snapshot(home / "lake")
+    bundle = make_bundle(rounds=30)
+    publish(bundle, "1", str(home / "serving"), str(home / "lake"), promoted_by="test", reason="image")
+    row = features.iloc[0]
+    record = {name: (row[name].item() if hasattr(row[name], "item") else row[name]) for name in bundle.spec.inputs}
+    return home, record
+
+
+@pytest.fixture()
+def service(serving_venv: Path, home: tuple[Path, dict], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`python -m serving` (the image's entry point) from the serving virtualenv, started in
+    an empty folder so that nothing can be imported from the repository's source tree."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATTRITION_", "VAULT_", "PYTHON"))}
+    env.update(ATTRITION_HOME=str(home[0]), ATTRITION_SERVING_HOST="127.0.0.1", ATTRITION_SERVING_PORT=str(port))
+    cwd = tmp_path / "empty"
+    cwd.mkdir()
+    proc = subprocess.Popen([str(serving_venv / "bin" / "python"), "-m", "serving"], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the serving install did not become ready"
+            time.sleep(0.2)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_the_service_started_from_the_serving_install_alone_answers_a_prediction(
+    service: tuple[str, subprocess.Popen[str]], serving_venv: Path, home: tuple[Path, dict], tmp_path: Path
+) -> None:
+    base, proc = service
+    where = subprocess.run([str(serving_venv / "bin" / "python"), "-c", "import serving; print(serving.__file__)"],
+                           capture_output=True, text=True, cwd=tmp_path / "empty", timeout=60, check=True)
+    assert where.stdout.strip().startswith(str(serving_venv)), where.stdout  # not the source tree
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATTRITION_", "VAULT_"))}
+    env["ATTRITION_HOME"] = str(home[0])
+    minted = subprocess.run([ATTRITION, "token", "--scopes", "attrition:predict"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert minted.returncode == 0, minted.stderr
+    token = minted.stdout.strip().splitlines()[-1]
+    record = home[1]
+    r = httpx.post(f"{base}/v1/predict", json=record, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["source"] == "live" and body["model_version"] == "1"
+    assert 0.0 < body["probability"] < 1.0 and body["top_factors"]
+    proc.send_signal(signal.SIGTERM)
+    # uvicorn drains, then re-raises the signal it caught: -SIGTERM is a clean stop too
+    assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_the_serving_dockerfile_installs_what_this_module_installs_as_a_non_root_user() -> None:
+    """The image cannot be built here (no Docker engine), so the Dockerfile is held to the
+    install the tests above prove: the same lock without resolving, the project without
+    dependencies, the same entry point; multi-stage, a pinned base, a numeric non-root user."""
+    text = (ROOT / "deploy" / "docker" / "serving.Dockerfile").read_text()
+    lines = [ln.strip() for ln in text.replace("\\\n", " ").splitlines() if ln.strip() and not ln.startswith("#")]
+    froms = [ln for ln in lines if ln.startswith("FROM ")]
+    assert len(froms) >= 2 and " AS build" in froms[0], froms  # build stage, then a clean runtime
+    base = next(ln for ln in lines if ln.startswith("ARG PYTHON_IMAGE="))
+    assert re.fullmatch(r"ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
+    assert "pip install --no-deps -r requirements-serving.lock" in text
+    assert "pip install --no-deps ." in text
+    users = [ln for ln in lines if ln.startswith("USER ")]
+    assert users and re.fullmatch(r"USER [1-9]\d{3,}:[1-9]\d{3,}", users[-1]), users
+    assert lines[-1] == 'ENTRYPOINT ["python", "-m", "serving"]'
+    copied = {ln.split()[1] for ln in lines if ln.startswith("COPY ") and "--from" not in ln}
+    ignored = (ROOT / ".dockerignore").read_text()
+    for path in ("attrition_platform", "serving", "requirements-serving.lock"):
+        assert any(path in c for c in copied) or path in text, path
+        assert f"!{path}" in ignored or path.startswith("requirements") and "!requirements*.lock" in ignored
