@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from attrition_platform.publication import publish
-from attrition_platform_tests.serving.harness import free_port, make_bundle, write_snapshot
+from attrition_platform_tests.serving.harness import free_port, make_bundle, wait_ready, write_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 UV = Path(sys.executable).with_name("uv")
@@ -112,16 +111,7 @@ def service(serving_venv: Path, home: tuple[Path, dict], tmp_path: Path) -> Iter
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the serving install did not become ready"
-            time.sleep(0.2)
+        wait_ready(proc, base, "the serving install", timeout=90)
         yield base, proc
     finally:
         if proc.poll() is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -152,3 +153,18 @@ def wait_until(condition: Any, timeout: float = 30.0, what: str = "condition") -
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_ready(proc: subprocess.Popen[str], base: str, what: str, timeout: float = 60.0, verify: Any = True) -> None:
+    """Poll `base`/readyz until 200 while `proc` (a service started as a user would) lives;
+    its stderr is the failure message if it dies first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", verify=verify, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, f"{what} did not become ready"
+        time.sleep(0.2)

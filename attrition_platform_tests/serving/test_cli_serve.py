@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 
 from attrition_platform.contracts.audit_logs import PREDICTION_LOG, read_log
 from attrition_platform.publication import publish
-from attrition_platform_tests.serving.harness import free_port, make_bundle, write_snapshot
+from attrition_platform_tests.serving.harness import free_port, make_bundle, wait_ready, write_snapshot
 
 ATTRITION = str(Path(sys.executable).with_name("attrition"))
 
@@ -46,16 +45,7 @@ def test_serve_answers_with_a_cli_token_and_flushes_its_audit_on_sigterm(home: P
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "attrition serve did not become ready"
-            time.sleep(0.2)
+        wait_ready(proc, base, "attrition serve")
         token = _token(home, "attrition:predict attrition:actions")
         ids = []
         for eid in (2, 3, 4):

@@ -8,14 +8,13 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from attrition_platform.publication import publish
-from attrition_platform_tests.serving.harness import free_port, make_bundle, write_snapshot
+from attrition_platform_tests.serving.harness import free_port, make_bundle, wait_ready, write_snapshot
 from attrition_platform_tests.serving.pki import make_ca_and_server_cert
 from serving.dev_keys import mint_dev_token
 
@@ -34,16 +33,7 @@ def test_python_m_serving_serves_https_with_the_given_certificate(tmp_path: Path
     base = f"https://127.0.0.1:{port}"
     trusted = ssl.create_default_context(cadata=ca_pem)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", verify=trusted, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "python -m serving did not become ready over HTTPS"
-            time.sleep(0.2)
+        wait_ready(proc, base, "python -m serving over HTTPS", verify=trusted)
         token = mint_dev_token(home / "secrets", ["attrition:predict"])
         r = httpx.get(f"{base}/v1/employees/2/risk", verify=trusted, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["source"] == "live"
