@@ -91,11 +91,12 @@ def _prepare_home() -> Any:
     """Point Dagster at the data directory and give it the project's instance config."""
     from attrition_platform.settings import environment, paths
 
-    environment()  # an unknown ATTRITION_ENV stops here, before anything is created
+    env = environment()  # an unknown ATTRITION_ENV stops here, before anything is created
     p = paths().ensure()
     os.environ["ATTRITION_HOME"] = str(p.home)
     os.environ["DAGSTER_HOME"] = str(p.dagster_home)
-    src = REPO_ROOT / "dagster.yaml"
+    # prod: the instance the cluster runs (PostgreSQL, a pod per run), for tools run against it
+    src = REPO_ROOT / ("deploy/dagster/dagster.prod.yaml" if env == "prod" else "dagster.yaml")
     target = p.dagster_home / "dagster.yaml"
     if src.is_file() and not target.exists():
         tmp = target.with_suffix(f".{os.getpid()}.tmp")

@@ -310,3 +310,18 @@ def test_demo_with_no_wait_stops_at_once_naming_the_lock_holder(tmp_path: Path) 
     assert f"in use by pid {holder.pid} (attrition demo, started at" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (home / "lake" / "_source.json").exists()  # nothing written
+
+
+@pytest.mark.parametrize(("env", "source"), [("local", "dagster.yaml"), ("prod", "deploy/dagster/dagster.prod.yaml")])
+def test_the_data_directory_gets_the_instance_config_of_its_environment(
+    env: str, source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tools run with ATTRITION_ENV=prod (the Dagster CLI against the cluster's storage) get the
+    production instance: PostgreSQL and a pod per run, not the embedded SQLite."""
+    from attrition_platform.cli import REPO_ROOT, _prepare_home
+
+    monkeypatch.setenv("ATTRITION_ENV", env)
+    monkeypatch.setenv("ATTRITION_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "before"))  # _prepare_home sets it; restored after
+    p = _prepare_home()
+    assert (p.dagster_home / "dagster.yaml").read_text() == (REPO_ROOT / source).read_text()
