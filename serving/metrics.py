@@ -2,13 +2,16 @@
 
 The request metrics are in `http_metrics` (route template, method and
 status as labels, so an employee id never becomes a label value); everything here is about the
-model: what it answered, from where, and how loading and auditing go. Module-level because a
-process serves one app and prometheus-client refuses to register a name twice.
+model: what it answered, from where, how loading and auditing go, and the latest drift verdict.
+Module-level because a process serves one app and prometheus-client refuses to register a name
+twice. The alert rules in deploy/prometheus/attrition-rules.yaml use these names: rename together.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, Info
+
+from attrition_platform.contracts.audit_logs import ACTION_LOG, PREDICTION_LOG
 
 PREFIX = "attrition"
 
@@ -61,3 +64,28 @@ SCORING_SECONDS = Histogram(
     "Time in the scoring core (validated record to probability and factors).",
     buckets=[0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05],
 )
+
+# The latest drift verdict of the Dagster `drift_report` asset, read from `drift/latest.json`
+# on the poll cycle (serving/drift_status.py): the alert rules see drift through these.
+DRIFT_DETECTED = Gauge(
+    f"{PREFIX}_drift_detected",
+    "1 when the latest drift report found PSI at or above the alert line on a key feature, else 0.",
+)
+DRIFT_SHARE = Gauge(
+    f"{PREFIX}_drift_share", "Share of the key features drifted in the latest drift report (0 to 1)."
+)
+DRIFT_CHECKED = Gauge(
+    f"{PREFIX}_drift_checked_timestamp_seconds",
+    "Unix time of the latest drift report read (0: none read yet).",
+)
+
+# Every known label value starts at 0. Why: `increase()` needs a sample before the first event,
+# so a series born at its first drop or refusal would hide that first one from the alert rules.
+AUDIT_DROP_REASONS = ("queue_full", "lake_unavailable", "shutdown")  # serving/audit.py's reasons
+RELOAD_OUTCOMES = ("loaded", "refused")
+for _outcome in RELOAD_OUTCOMES:
+    RELOADS.labels(_outcome)
+for _table in (PREDICTION_LOG, ACTION_LOG):
+    AUDIT_WRITTEN.labels(_table)
+    for _reason in AUDIT_DROP_REASONS:
+        AUDIT_DROPPED.labels(_table, _reason)

@@ -29,6 +29,7 @@ from serving.audit import AuditWriter
 from serving.availability import Availability
 from serving.cached_scores import CachedScores
 from serving.config import ServingSettings
+from serving.drift_status import DriftStatusReader
 from serving.employee_index import EmployeeIndex
 from serving.model_source import LiveModel, ModelSource
 from serving.schemas import Factor, FieldError, Prediction
@@ -93,6 +94,7 @@ class Service:
         self.models = ModelSource(store, settings.cache_dir, settings.top_factors)
         self.cached = CachedScores(store)
         self.employees = EmployeeIndex(settings.lake_root, settings.storage_options)
+        self.drift = DriftStatusReader.for_lake(settings.lake_root, settings.storage_options)
         self.availability = Availability(settings.fallback_after_seconds, settings.error_streak)
         self.audit = AuditWriter(
             settings.lake_root,
@@ -132,6 +134,7 @@ class Service:
         if loaded:
             self.availability.model_loaded()
         self.cached.refresh(self.models.last_pointer)
+        self.drift.refresh()  # never raises: a bad status must not stop the model's poll
         if self.employees.refresh() or loaded:
             _freeze_long_lived()
 

@@ -5,7 +5,8 @@ with). Its bundle records the Delta version of `training_set` it was trained on;
 is read by time travel at that version, so retraining (a new `training_set` version) never
 changes what the served model is compared with. The verdict and the numbers are metadata that
 `drift_sensor` reads (docs/monitoring.md lists the keys); the Evidently HTML report is saved
-under the reports location (monitoring/reports.py) and linked.
+under the reports location (monitoring/reports.py) and linked, and the verdict is also written
+there as `drift/latest.json` (contracts/drift_status.py) for serving to export as metrics.
 """
 
 
@@ -22,6 +23,7 @@ from pydantic import Field
 
 from attrition_platform import plots
 from attrition_platform.contracts.audit_logs import PREDICTION_LOG
+from attrition_platform.contracts.drift_status import DRIFT_STATUS_KEY, DriftStatus, encode_status, now_iso
 from attrition_platform.contracts.published import PublicationError, fetch_bundle, read_pointer
 from attrition_platform.defs.governance_assets import production_model
 from attrition_platform.defs.training_assets import TRAINING_TABLE, training_set
@@ -132,6 +134,34 @@ def _current(live: LiveWindow, bundle: ModelBundle, version: str) -> tuple[drift
     return drift.drift_side(live.records, bundle.spec, probability), len(other)
 
 
+def _save_status(
+    lake: DeltaLake, version: str, start: dt.date, end: dt.date, found: drift.DriftVerdict, report: str
+) -> None:
+    """Write the verdict as `drift/latest.json` beside its HTML report (same store, same storage
+    options), replacing the previous one in one atomic write.
+
+    Why: serving exports it as the `attrition_drift_*` gauges, so Prometheus alerts on drift, and
+    on verdicts that stopped coming, without reading Dagster. Only a verdict is written: a run
+    with too few live rows leaves the last one (and its age) as it was, because drift monitoring
+    is blind then too, and the staleness alert should say so.
+    """
+    status = DriftStatus(
+        checked_at=now_iso(),
+        drifted=bool(found.drifted),
+        drifted_share=len(found.drifted) / len(found.key_features) if found.key_features else 0.0,
+        drifted_features=tuple(found.drifted),
+        model_version=version,
+        window_start=start.isoformat(),
+        window_end=end.isoformat(),
+        max_psi=round(found.max_psi, 4),
+        report=report,
+    )
+    try:
+        save_report(lake.root, DRIFT_STATUS_KEY, encode_status(status))
+    except ReportError as exc:
+        raise dg.Failure(str(exc)) from None
+
+
 def _no_verdict(reason: str, common: dict[str, Any]) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
@@ -153,7 +183,7 @@ def _no_verdict(reason: str, common: dict[str, Any]) -> dg.MaterializeResult:
     owners=["team:ml"],
     description="PSI (Evidently) of the last days' live inputs and predicted probabilities against "
     "the served model's own training rows (time travel to the training_set version its bundle "
-    "records); HTML report saved and linked.",
+    "records); HTML report saved and linked, verdict written as drift/latest.json for serving's metrics.",
 )
 def drift_report(
     context: dg.AssetExecutionContext,
@@ -209,6 +239,7 @@ def drift_report(
         saved = save_report(lake.root, key, result.html())
     except ReportError as exc:
         raise dg.Failure(str(exc)) from None
+    _save_status(lake, version, start, end, found, saved.location)
     context.log.info(f"drift_report for model {version} over {live.describe()}: {found.describe()}")
     chart = {**found.psi, drift.PREDICTION: found.prediction_psi, **found.other_psi}
     return dg.MaterializeResult(

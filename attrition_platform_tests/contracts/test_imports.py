@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 FORBIDDEN = ("dagster", "mlflow", "pandas", "pyarrow")
-MODULES = ("published", "fallback_export", "audit_logs", "feature_store", "arrow_columns", "object_store",
+MODULES = ("published", "fallback_export", "audit_logs", "feature_store", "arrow_columns", "object_store", "drift_status",
            "storage_options")
 
 
