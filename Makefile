@@ -23,9 +23,10 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/attrition demo
 
-# One pytest worker per core (pytest-xdist): the CLI tests run real demos in subprocesses.
+# One pytest worker per core (pytest-xdist), whole files per worker, the slowest first
+# (attrition_platform_tests/conftest.py): the CLI tests run real demos in subprocesses.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=25
 
 dev-ui: $(STAMP)
 	$(BIN)/attrition ui

@@ -172,3 +172,33 @@ def postgres_reader_url(postgres_url: str) -> str:
         ))
     engine.dispose()
     return postgres_url.replace(f"//{_PG_USER}@", f"//{READER_USER}:{READER_PASSWORD}@")
+
+
+# Files whose tests take minutes (real demos, the drift scenario, whole graphs on real storage),
+# longest first. `make test` distributes whole files (`--dist loadfile`): a file's module
+# fixtures are then built once, on one worker (split across workers, or interleaved with other
+# files, a 2-minute graph fixture was built twice), and starting the longest files first keeps
+# both workers busy to the end instead of leaving one scenario running alone.
+SLOW_FILES_FIRST: tuple[str, ...] = (
+    "test_cli.py",
+    "test_scenario.py",
+    "test_cli_sql.py",
+    "deploy/test_production_storage.py",
+    "defs/test_pipeline.py",
+    "test_ui.py",
+    "monitoring/test_drift_report.py",
+    "defs/test_promotion.py",
+    "privacy/test_erase_cli.py",
+    "model/test_recipe_beats_baseline.py",
+    "defs/test_checks.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
+
+    def key(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0].removeprefix("attrition_platform_tests/")
+        return rank.get(path, len(SLOW_FILES_FIRST))
+
+    items.sort(key=key)  # stable: every other file keeps its place and its tests their order

@@ -36,7 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PROD_INSTANCE = ROOT / "deploy" / "dagster" / "dagster.prod.yaml"
 # Small enough for a minute of work, large enough for a time-aware split with a test window.
 HRIS = HrisSource(employees=300, months=10, end_date="2026-11-01", seed=23)
-pytestmark = pytest.mark.xdist_group("production_storage")
 
 
 def _create_database(server_url: str, name: str) -> str:
