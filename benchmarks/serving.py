@@ -482,6 +482,10 @@ def our_servers(home: Home, logs: Path, python: Path, granian_workers: list[int]
     env_u = our_env(home, port_u)
     env_u["PATH"] = f"{python.parent}{os.pathsep}{env_u['PATH']}"
     servers = [Server("uvicorn", [str(python), "-m", "serving"], env_u, port_u, logs / "uvicorn.log")]
+    if granian_workers and not (python.parent / "granian").is_file():
+        # a serving-only install (the image's) has no granian: it is in the `bench` extra
+        log(f"no granian next to {python}: measuring uvicorn only (install the bench extra for granian)")
+        granian_workers = []
     for workers in granian_workers:
         port = free_port()
         env = our_env(home, port)
