@@ -172,9 +172,7 @@ class ModelBundle:
             elif explain > 0:
                 margin, table = self._explain(x, explain, threads)
             else:
-                margin = booster_calls.margin(self.booster, x)  # = inplace_predict, less overhead
-                if self.linear is not None:
-                    margin = margin + self.linear.margin(x)
+                margin = self.margin(x)
             if explain > 0:
                 margins = _nans(checked.n_rows)
                 margins[checked.valid] = margin
