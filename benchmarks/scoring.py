@@ -172,7 +172,7 @@ def one_row(bundle: ModelBundle, calls: int) -> dict[str, list[float]]:
     print(
         "one-row trees path: "
         + (
-            "per-tree pattern tables (tree_patterns)"
+            f"decision-pattern tables (tree_patterns: {len(row_model.patterns.unit_base)} units of <= {row_model.patterns.width} splits)"
             if row_model.patterns is not None
             else "per-leaf TreeSHAP tables"
             if row_model.tables is not None

@@ -8,7 +8,8 @@ without factors. The numbers are the batch path's: the margin bit for bit (XGBoo
 sum of the trees plus the same linear margin), the factor contributions to float32 rounding
 (a test compares both on many rows).
 
-Which trees path: per-tree pattern tables (`tree_patterns`) for shallow models, the recipe's;
+Which trees path: decision-pattern tables (`tree_patterns`) when every leaf's path has at most
+eight splits (trees up to depth 8, the recipe's and deeper) and the tables fit their budget;
 else the per-leaf TreeSHAP tables (`tree_shap`); else XGBoost itself (`booster_calls`).
 """
 

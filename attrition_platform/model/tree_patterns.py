@@ -1,21 +1,26 @@
-"""One row's margin and factor contributions from per-tree decision tables: a live request's path.
+"""One row's margin and factor contributions from decision-pattern tables: a live request's path.
 
-Why: the TreeSHAP tables (`tree_shap.ShapTables`) explain one row in about fifty numpy calls
-over every (leaf, path slot) entry: ~50 µs for the recipe's model, half of a live request's
-whole 100 µs budget. But the recipe's trees are shallow (depth 1 or 2: at most three splits
-each), and everything a tree gives a row, the leaf it reaches and its TreeSHAP value for every
-factor, depends on the row only through which way each of the tree's own splits sends it. A
-tree with m splits has 2^m such decision patterns, so all of its answers fit in a table built
-once per model from the ShapTables themselves. Scoring one row is then: decide every split
-(one comparison per split), read each tree's pattern number off its splits' bits, and add up
-the rows those numbers pick: about ten numpy calls for any number of trees.
+Why: the TreeSHAP tables (`tree_shap.ShapTables`) explain one row with numpy passes over every
+(leaf, path slot) entry: ~50 µs for the recipe's model and ~170 µs for 300 trees of depth 4,
+most of a live request's whole 100 µs budget. But what a leaf gives a row, whether it is the
+leaf reached and its TreeSHAP value for every factor, depends on the row only through which
+way each split on that leaf's path sends it. So a group of leaves whose paths use m splits in
+all has only 2^m answers, and a table built once per model holds them.
 
-The margin is the reached leaves added in float32, tree after tree from the base margin: the
-same values in the same order as `ShapTables.margin_one`, so XGBoost's margin to the bit.
-Contributions are summed per factor group (a field's one-hot columns together, see
-`explanations`) in float64. `build` checks both against the ShapTables on rows that visit
-both sides of every split; deeper models (more than `MAX_SPLITS_PER_TREE` splits in a tree)
-or tables over the memory budget get None, and the caller keeps the ShapTables path.
+The groups ("units"): a whole tree when it has at most `MAX_SPLITS_PER_UNIT` splits (the
+recipe's shallow trees); else each child subtree with the splits above it, recursively (a
+depth-4 tree of 15 splits becomes two units of 8: the root plus one half). Scoring one row is
+then: decide every split of every unit (one comparison each), read each unit's pattern number
+off its splits' bits, and add up the rows those numbers pick: about ten numpy calls for any
+number of trees, over a few thousand entries instead of tens of thousands.
+
+The margin is the reached leaves added in float32, unit after unit, tree after tree, from the
+base margin; a unit the row does not reach adds an exact 0. So it is the same sum in the same
+order as `ShapTables.margin_one`: XGBoost's margin to the bit. Contributions are summed per
+factor group (a field's one-hot columns together, see `explanations`) in float64. `build`
+checks both against the ShapTables on rows that visit both sides of every split; a path
+longer than a unit's limit, or tables over the memory budget, give None, and the caller keeps
+the ShapTables path.
 """
 
 from __future__ import annotations
@@ -26,43 +31,53 @@ import numpy as np
 
 from attrition_platform.model.tree_shap import TOLERANCE, EntryGrouping, ShapTables, _probe_rows
 
-# 2^7 patterns per tree covers every tree of depth 3; depth 4 (up to 15 splits) would need
-# 32,768 rows per tree, where the ShapTables' per-leaf path is the better trade.
-MAX_SPLITS_PER_TREE = 7
-# Largest table (float64 patterns x factor groups) built; the recipe's model needs ~0.1 MB.
-BUDGET_BYTES = 64 * 1024 * 1024
+# 2^8 patterns per unit: a depth-3 tree (7 splits) is one unit, a depth-4 tree two units of
+# the root and one half. Measured on 300 trees of depth 4 (one row with factors): 8 splits per
+# unit gives the fewest entries per row for tables of tens of MB.
+MAX_SPLITS_PER_UNIT = 8
+SLOTS = 8  # split slots per unit: one byte of decision bits (`np.packbits`)
+# Largest table (float64 patterns x factor groups) built: the recipe's model needs ~0.1 MB,
+# 300 trees of depth 4 over 30 factor groups ~37 MB.
+BUDGET_BYTES = 96 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class TreePatterns:
-    """Per tree, per decision pattern of its splits: the leaf value and the factor contributions.
+    """Per unit, per decision pattern of its splits: the leaf value and the factor contributions.
 
-    A tree's row in the tables is the sum, over its splits, of the weight of the way the row
-    goes (`weight_left` or `weight_right`): 2^(the split's position in its tree) for left, 0
-    for right, plus the tree's first table row on its first split. A tree without a split gets
-    one dummy split with its first row on both sides, so every tree has a split to sum.
+    Every unit has `SLOTS` split slots (its splits, then dummies that always go right), so one
+    `np.packbits` turns a row's decisions into every unit's pattern number (bit i = split i
+    went left); unit u's patterns are rows u * 2^width onwards of the tables. A unit's splits
+    hold at most `SLOTS` distinct features, so its contributions are at most `SLOTS` values,
+    each for the factor group in `slot_group`. A split above several units appears in each.
     """
 
-    node_feature: np.ndarray  # intp [splits]: every split's feature, tree after tree
-    node_threshold: np.ndarray  # float32 [splits]: goes left when x < threshold
-    node_default_left: np.ndarray  # bool [splits]: where a missing value goes
-    weight_left: np.ndarray  # intp [splits]
-    weight_right: np.ndarray  # intp [splits]
-    tree_split_starts: np.ndarray  # intp [trees]: each tree's first split (reduceat offsets)
-    # float32 [patterns]: the leaf a pattern reaches; the first tree's values already hold
-    # the base margin, added in float32 as XGBoost adds it (base + first tree).
+    width: int  # the most splits in a unit: 2^width table rows per unit
+    node_feature: np.ndarray  # intp [units * SLOTS]: every unit's splits' features, unit after unit
+    node_threshold: np.ndarray  # float32 [units * SLOTS]: goes left when x < threshold
+    node_default_left: np.ndarray  # bool [units * SLOTS]: where a missing value goes
+    unit_base: np.ndarray  # intp [units]: the unit's first table row
+    # float32 [units * 2^width]: the leaf a pattern reaches, or 0 when it leaves the unit; the
+    # first unit's values already hold the base margin, added in float32 as XGBoost adds it.
     leaf_value: np.ndarray
-    contributions: np.ndarray  # float64 [patterns, groups]: that pattern's TreeSHAP values
+    slot_group: np.ndarray  # intp [units * SLOTS]: the factor group of each contribution slot
+    contributions: np.ndarray  # float64 [units * 2^width, SLOTS]: that pattern's TreeSHAP values
+    n_groups: int
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray)))
 
     def rows(self, row: np.ndarray, maybe_missing: bool = True) -> np.ndarray:
-        """The table row of each tree for one float32 model row (missing values take each
+        """The table row of each unit for one float32 model row (missing values take each
         split's default direction, as in XGBoost; `maybe_missing=False` when the caller
         knows the row has none)."""
         values = row.take(self.node_feature)
-        left = values < self.node_threshold
-        if maybe_missing and np.isnan(np.add.reduce(values)):
+        left = values < self.node_threshold  # NaN compares False: right unless defaulted left
+        if maybe_missing and np.isnan(np.add.reduce(row)):
             left = np.where(np.isnan(values), self.node_default_left, left)
-        return np.add.reduceat(np.where(left, self.weight_left, self.weight_right), self.tree_split_starts)
+        # SLOTS = 8 decisions per unit, one byte each: flat packing (8x faster than per axis).
+        return self.unit_base + np.packbits(left, bitorder="little")
 
     def margin(self, rows: np.ndarray) -> np.ndarray:
         """[1] float32: XGBoost's margin, the reached leaves added tree after tree."""
@@ -70,36 +85,76 @@ class TreePatterns:
 
     def grouped(self, rows: np.ndarray) -> np.ndarray:
         """[groups] float64: the trees' TreeSHAP values summed per factor group."""
-        return np.add.reduce(self.contributions.take(rows, axis=0), axis=0)
+        picked = self.contributions.take(rows, axis=0).reshape(-1)
+        return np.bincount(self.slot_group, weights=picked, minlength=self.n_groups)
 
 
-def build(tables: ShapTables, grouping: EntryGrouping, budget_bytes: int = BUDGET_BYTES) -> TreePatterns | None:
-    """Per-tree tables from `tables` (checked against them); None when a tree has more than
-    `MAX_SPLITS_PER_TREE` splits or the tables would exceed `budget_bytes`."""
+@dataclass(frozen=True)
+class _Units:
+    """How the leaves fall into units; every array over leaves is in the ShapTables' order."""
+
+    leaf_unit: np.ndarray  # intp [leaves]
+    path_local: np.ndarray  # intp [depth, leaves]: the path split's bit in the leaf's unit (0 for padding)
+    splits: list[list[int]]  # per unit, its global split ids, bit 0 first
+
+
+def _units(tables: ShapTables, limit: int) -> _Units | None:
+    """Split every tree into units of at most `limit` splits (None if a path alone is longer)."""
     n_leaves = len(tables.leaf_value)
-    n_trees = len(tables.tree_starts)
     depth = tables.depth
-    leaf_tree = np.repeat(np.arange(n_trees), np.diff(np.append(tables.tree_starts, n_leaves)))
     real = (tables.bit_if_left | tables.bit_if_right).reshape(depth, n_leaves) != 0
     path_node = tables.path_node.reshape(depth, n_leaves)
-    # Global split ids are numbered tree after tree (`tree_shap._leaves`), so a tree's splits
-    # are one contiguous range; a splitless tree has none.
-    split_tree = np.full(len(tables.node_feature), -1, dtype=np.intp)
-    split_tree[path_node[real]] = np.broadcast_to(leaf_tree, (depth, n_leaves))[real]
-    if (split_tree < 0).any() or (np.diff(split_tree) < 0).any():
-        return None  # a split on no leaf's path, or trees interleaved: not the layout we know
-    counts = np.bincount(split_tree, minlength=n_trees)
-    if counts.max(initial=0) > MAX_SPLITS_PER_TREE:
+    paths = [path_node[real[:, leaf], leaf].tolist() for leaf in range(n_leaves)]
+    if any(len(p) > limit for p in paths):
         return None
-    first_split = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    local = np.arange(len(split_tree)) - first_split[split_tree]
-    sizes = 2**counts
-    base = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    ends = np.append(tables.tree_starts, n_leaves).tolist()
+    leaf_unit = np.zeros(n_leaves, dtype=np.intp)
+    path_local = np.zeros((depth, n_leaves), dtype=np.intp)
+    splits: list[list[int]] = []
+
+    def place(leaves: list[int], level: int) -> None:
+        # The leaves of one subtree whose root is at `level`: they share their paths' first
+        # `level` splits. One unit when the union of their splits fits, else one per child.
+        used = sorted({n for leaf in leaves for n in paths[leaf]})
+        if len(used) <= limit or len(leaves) == 1:
+            bit = {n: i for i, n in enumerate(used)}
+            for leaf in leaves:
+                leaf_unit[leaf] = len(splits)
+                for d, n in enumerate(paths[leaf]):
+                    path_local[d, leaf] = bit[n]
+            splits.append(used)
+            return
+        children: dict[object, list[int]] = {}
+        for leaf in leaves:  # a leaf child of this subtree's root ends its path at `level`
+            key = paths[leaf][level + 1] if len(paths[leaf]) > level + 1 else ("leaf", leaf)
+            children.setdefault(key, []).append(leaf)
+        for child in children.values():
+            place(child, level + 1)
+
+    for t in range(len(ends) - 1):
+        place(list(range(ends[t], ends[t + 1])), 0)
+    return _Units(leaf_unit, path_local, splits)
+
+
+def build(
+    tables: ShapTables,
+    grouping: EntryGrouping,
+    budget_bytes: int = BUDGET_BYTES,
+    max_splits: int = MAX_SPLITS_PER_UNIT,
+) -> TreePatterns | None:
+    """Per-unit tables from `tables` (checked against them); None when a leaf's path has more
+    than `max_splits` splits or the tables would exceed `budget_bytes`."""
+    units = _units(tables, min(max_splits, SLOTS))
+    if units is None:
+        return None
+    n_units = len(units.splits)
+    width = max((len(used) for used in units.splits), default=0)
+    n_rows = n_units << width
     n_groups = grouping.n_groups
-    if int(sizes.sum()) * max(n_groups, 1) * 8 > budget_bytes:
+    if n_rows * SLOTS * 8 > budget_bytes:
         return None
 
-    # Per table entry (leaf, slot): its factor group and its tree.
+    # Per table entry (leaf, slot): its factor group and its unit.
     entry_group = np.empty(len(grouping.order), dtype=np.intp)
     for g, start, stop in zip(
         grouping.used.tolist(),
@@ -108,52 +163,54 @@ def build(tables: ShapTables, grouping: EntryGrouping, budget_bytes: int = BUDGE
         strict=True,
     ):
         entry_group[start:stop] = g
-    width = tables.table.shape[1]
-    entry_tree = leaf_tree[grouping.order // width]
+    entry_unit = units.leaf_unit[grouping.order // tables.table.shape[1]]
+    # Each unit's factor groups in its slots (its splits hold at most SLOTS features, so at
+    # most SLOTS groups); unused slots name group 0 and hold 0.
+    pairs = np.unique(entry_unit * max(n_groups, 1) + entry_group)
+    pair_unit, pair_group = np.divmod(pairs, max(n_groups, 1))
+    pair_slot = np.arange(len(pairs)) - np.searchsorted(pair_unit, pair_unit)
+    slot_group = np.zeros((n_units, SLOTS), dtype=np.intp)
+    real_slot = np.zeros((n_units, SLOTS), dtype=bool)
+    slot_group[pair_unit, pair_slot] = pair_group
+    real_slot[pair_unit, pair_slot] = True
+    depth = tables.depth
+    bit_if_left = tables.bit_if_left.reshape(depth, -1)
+    bit_if_right = tables.bit_if_right.reshape(depth, -1)
+    unit_base = np.arange(n_units, dtype=np.intp) << width
 
-    leaf_value = np.zeros(int(sizes.sum()), dtype=np.float32)
-    contributions = np.zeros((int(sizes.sum()), n_groups), dtype=np.float64)
-    for p in range(2 ** int(counts.max(initial=0))):
-        left = ((p >> local) & 1) == 1  # every tree's splits decided by the bits of p
-        broken = np.where(left[tables.path_node], tables.bit_if_left, tables.bit_if_right)
-        failed = np.bitwise_or.reduce(broken.reshape(depth, -1), axis=0)
+    leaf_value = np.zeros(n_rows, dtype=np.float32)
+    contributions = np.zeros((n_rows, SLOTS), dtype=np.float64)
+    for p in range(1 << width):
+        # Every unit's splits decided by the bits of p; padding slots break nothing either way.
+        left = ((p >> units.path_local) & 1) == 1
+        failed = np.bitwise_or.reduce(np.where(left, bit_if_left, bit_if_right), axis=0)
         pattern = tables.full_mask ^ failed
         values = tables.table.take(tables.leaf_offset + pattern, axis=0).ravel().take(grouping.order)
-        trees = np.flatnonzero(p < sizes)  # trees that have a pattern number p
-        target = base + p
-        per_tree = np.zeros((n_trees, n_groups), dtype=np.float64)
-        np.add.at(per_tree, (entry_tree, entry_group), values.astype(np.float64))
-        contributions[target[trees]] = per_tree[trees]
-        reached = np.flatnonzero(failed == 0)  # one leaf per tree: where its splits lead
-        tree_of = leaf_tree[reached]
-        keep = p < sizes[tree_of]
-        leaf_value[base[tree_of[keep]] + p] = tables.leaf_value[reached[keep]]
-    leaf_value[: sizes[0]] = tables.base_margin + leaf_value[: sizes[0]]  # float32 + float32
-    # Splits tree after tree, a dummy one (feature 0, both ways alike) for a splitless tree.
-    feature, threshold, default_left, w_left, w_right, starts = [], [], [], [], [], []
-    for t in range(n_trees):
-        starts.append(len(feature))
-        splits = range(int(first_split[t]), int(first_split[t] + counts[t]))
-        if not len(splits):
-            feature.append(0), threshold.append(0.0), default_left.append(True)
-            w_left.append(int(base[t])), w_right.append(int(base[t]))
-            continue
-        for j in splits:
-            first = int(base[t]) if j == splits[0] else 0
-            feature.append(int(tables.node_feature[j]))
-            threshold.append(float(tables.node_threshold[j]))
-            default_left.append(bool(tables.node_default_left[j]))
-            w_left.append(first + (1 << int(local[j])))
-            w_right.append(first)
+        per_unit = np.zeros((n_units, n_groups), dtype=np.float64)
+        np.add.at(per_unit, (entry_unit, entry_group), values.astype(np.float64))
+        contributions[unit_base + p] = np.where(real_slot, np.take_along_axis(per_unit, slot_group, axis=1), 0.0)
+        reached = np.flatnonzero(failed == 0)  # at most one leaf per unit: where its splits lead
+        leaf_value[unit_base[units.leaf_unit[reached]] + p] = tables.leaf_value[reached]
+    first = slice(0, 1 << width)
+    leaf_value[first] = tables.base_margin + leaf_value[first]  # float32 + float32
+    # SLOTS split slots per unit: its splits, then dummies no value goes left of.
+    feature = np.zeros((n_units, SLOTS), dtype=np.intp)
+    threshold = np.full((n_units, SLOTS), -np.inf, dtype=np.float32)
+    default_left = np.zeros((n_units, SLOTS), dtype=bool)
+    for u, used in enumerate(units.splits):
+        feature[u, : len(used)] = tables.node_feature[used]
+        threshold[u, : len(used)] = tables.node_threshold[used]
+        default_left[u, : len(used)] = tables.node_default_left[used]
     patterns = TreePatterns(
-        node_feature=np.asarray(feature, dtype=np.intp),
-        node_threshold=np.asarray(threshold, dtype=np.float32),
-        node_default_left=np.asarray(default_left, dtype=bool),
-        weight_left=np.asarray(w_left, dtype=np.intp),
-        weight_right=np.asarray(w_right, dtype=np.intp),
-        tree_split_starts=np.asarray(starts, dtype=np.intp),
+        width=width,
+        node_feature=feature.reshape(-1),
+        node_threshold=threshold.reshape(-1),
+        node_default_left=default_left.reshape(-1),
+        unit_base=unit_base,
         leaf_value=leaf_value,
+        slot_group=slot_group.reshape(-1),
         contributions=contributions,
+        n_groups=n_groups,
     )
     return patterns if _agrees(patterns, tables, grouping) else None
 

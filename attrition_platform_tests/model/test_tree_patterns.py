@@ -1,4 +1,4 @@
-"""Per-tree decision tables give one row XGBoost's margin and TreeSHAP values, or are not used."""
+"""Decision-pattern tables give one row XGBoost's margin and TreeSHAP values, or are not used."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _patterns(booster: xgb.Booster, groups: np.ndarray) -> tree_patterns.TreePat
     return tree_patterns.build(tables, tables.grouping(groups))
 
 
-@pytest.mark.parametrize(("depth", "rounds", "base_score"), [(1, 30, None), (2, 60, 0.3), (3, 25, 0.71)])
+@pytest.mark.parametrize(("depth", "rounds", "base_score"), [(1, 30, None), (2, 60, 0.3), (3, 25, 0.71), (4, 40, 0.42), (5, 12, None)])
 def test_one_rows_margin_is_xgboosts_to_the_bit_and_its_values_are_treeshaps(depth, rounds, base_score) -> None:
     booster = _booster(depth, rounds, seed=depth, base_score=base_score)
     patterns = _patterns(booster, np.arange(6))  # every feature its own group
@@ -69,16 +69,29 @@ def test_a_tree_without_a_split_adds_its_leaf_and_nothing_else() -> None:
         np.testing.assert_allclose(patterns.grouped(picked), reference[i, :-1], atol=2e-5)
 
 
-def test_deep_trees_or_a_small_budget_get_no_pattern_tables() -> None:
-    deep = _booster(4, 10, seed=24)  # up to 15 splits a tree: 32,768 patterns each
-    tables = tree_shap.build(deep)
+def test_a_tree_over_the_unit_limit_is_cut_into_units_of_a_subtree_and_the_splits_above_it() -> None:
+    booster = _booster(4, 20, seed=26)  # up to 15 splits a tree: two units of 8 each
+    tables = tree_shap.build(booster)
     assert tables is not None
-    assert tree_patterns.build(tables, tables.grouping(np.arange(6))) is None
-    shallow = tree_shap.build(_booster(2, 10, seed=25))
-    assert shallow is not None
-    grouping = shallow.grouping(np.arange(6))
-    assert tree_patterns.build(shallow, grouping, budget_bytes=64) is None
-    assert tree_patterns.build(shallow, grouping) is not None
+    patterns = tree_patterns.build(tables, tables.grouping(np.arange(6)))
+    assert patterns is not None
+    n_trees = len(tables.tree_starts)
+    assert len(patterns.unit_base) > n_trees and patterns.width == tree_patterns.MAX_SPLITS_PER_UNIT
+    # A split above two units (a root) is decided in each: the units of one tree share it.
+    per_unit = patterns.node_feature.reshape(-1, tree_patterns.SLOTS)
+    thresholds = patterns.node_threshold.reshape(-1, tree_patterns.SLOTS)
+    same_first = (per_unit[1:, 0] == per_unit[:-1, 0]) & (thresholds[1:, 0] == thresholds[:-1, 0])
+    assert same_first.sum() >= len(patterns.unit_base) - n_trees
+
+
+def test_paths_longer_than_a_unit_or_a_small_budget_get_no_pattern_tables() -> None:
+    tables = tree_shap.build(_booster(3, 10, seed=24))  # paths of 3 splits
+    assert tables is not None
+    grouping = tables.grouping(np.arange(6))
+    assert tree_patterns.build(tables, grouping, max_splits=2) is None
+    assert tree_patterns.build(tables, grouping, max_splits=3) is not None
+    assert tree_patterns.build(tables, grouping, budget_bytes=64) is None
+    assert tree_patterns.build(tables, grouping) is not None
 
 
 def test_a_recipe_bundle_scores_one_record_through_the_pattern_tables(trained_bundle) -> None:
