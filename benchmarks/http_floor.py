@@ -89,20 +89,23 @@ def wait_up(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError("the floor app did not start")
 
 
-def run(work_ms: float, duration: float, folder: Path) -> dict[str, float]:
+def run(work_ms: float, duration: float, folder: Path, clients: int = 1, server_name: str = "uvicorn") -> dict[str, float]:
     port = free_port()
     env = dict(os.environ, FLOOR_WORK_MS=str(work_ms), PYTHONPATH=f"{folder}{os.pathsep}{REPO}")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port), "--no-access-log",
-         "--log-level", "warning"],
-        env=env, start_new_session=True,
-    )
+    if server_name == "granian":
+        argv = [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--port", str(port),
+                "--no-access-log", "--log-level", "warning", "floor_app:app"]
+    else:
+        argv = [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port), "--no-access-log",
+                "--log-level", "warning"]
+    server = subprocess.Popen(argv, env=env, start_new_session=True)
     try:
         wait_up(port)
         url = f"http://127.0.0.1:{port}/echo"
         script = str(folder / "floor.lua")
-        subprocess.run(["wrk", "-t1", "-c1", "-d2s", "-s", script, url], capture_output=True, check=True)
-        out = subprocess.run(["wrk", "-t1", "-c1", f"-d{duration:g}s", "-s", script, url],
+        load = [f"-t{1 if clients == 1 else 2}", f"-c{clients}"]
+        subprocess.run(["wrk", *load, "-d2s", "-s", script, url], capture_output=True, check=True)
+        out = subprocess.run(["wrk", *load, f"-d{duration:g}s", "-s", script, url],
                              capture_output=True, text=True, check=True).stdout
         line = next(x for x in out.splitlines() if x.startswith("FLOOR "))
         return json.loads(line.split(" ", 1)[1])
@@ -115,6 +118,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-ms", default="0,0.8", help="busy-wait per request, comma-separated")
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--clients", default="1", help="connection counts, comma-separated (default 1)")
+    parser.add_argument("--server", default="uvicorn", choices=("uvicorn", "granian"))
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
@@ -123,12 +128,13 @@ def main() -> int:
         folder = Path(tmp)
         (folder / "floor_app.py").write_text(APP)
         (folder / "floor.lua").write_text(LUA % json.dumps(RECORD))
-        print(f"bare Litestar route under uvicorn, wrk -t1 -c1, {args.duration:g} s per run, "
+        print(f"bare Litestar route under {args.server}, {args.duration:g} s per run, "
               f"load {os.getloadavg()[0]:.2f}")
-        for work in (float(w) for w in args.work_ms.split(",")):
-            r = run(work, args.duration, folder)
+        for clients in (int(c) for c in args.clients.split(",")):
+          for work in (float(w) for w in args.work_ms.split(",")):
+            r = run(work, args.duration, folder, clients, args.server)
             rps = r["requests"] / (r["duration_us"] / 1e6)
-            print(f"  work {work:4.1f} ms: {rps:7,.0f} req/s  p50 {r['p50'] / 1000:5.2f}  p95 {r['p95'] / 1000:5.2f}  "
+            print(f"  {clients:3d} clients, work {work:4.1f} ms: {rps:7,.0f} req/s  p50 {r['p50'] / 1000:5.2f}  p95 {r['p95'] / 1000:5.2f}  "
                   f"p99 {r['p99'] / 1000:5.2f}  max {r['max'] / 1000:5.2f} ms")
     return 0
 

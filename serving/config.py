@@ -25,14 +25,14 @@ def _home() -> Path:
     return Path(os.environ.get("ATTRITION_HOME", ".attrition")).expanduser().resolve()
 
 
-def _float(name: str, default: float, low: float = 0.0) -> float:
+def _float(name: str, default: float, low: float = 0.0, unit: str = "seconds") -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+        raise ConfigError(f"{name} must be a number of {unit}, not {raw!r}") from None
     if value < low:
         raise ConfigError(f"{name} must be at least {low:g}")
     return value
@@ -67,6 +67,10 @@ class ServingSettings:
     audit_queue_size: int = 10_000
     audit_batch_size: int = 5000  # rows per Delta commit: one commit per flush at ~1,000 req/s
     audit_flush_seconds: float = 1.0
+    # The interpreter's GIL hand-over interval. Python's 5 ms lets the audit writer's flush (a
+    # burst of Python building Arrow columns) hold a request waiting for up to 5 ms at a time:
+    # the one-client p99. 0.5 ms cuts that wait tenfold (benchmarks/README.md); 0 keeps Python's.
+    gil_switch_ms: float = 0.5
     environment: str = "local"
     # The AWS_* options (contracts/storage_options.py) of the s3:// lake and published location,
     # credentials included: kept out of repr so that logging the settings never logs a key.
@@ -104,6 +108,7 @@ class ServingSettings:
             audit_queue_size=_int("ATTRITION_AUDIT_QUEUE_SIZE", 10_000),
             audit_batch_size=_int("ATTRITION_AUDIT_BATCH_SIZE", 5000),
             audit_flush_seconds=_float("ATTRITION_AUDIT_FLUSH_SECONDS", 1.0, 0.01),
+            gil_switch_ms=_float("ATTRITION_GIL_SWITCH_MS", 0.5, 0.0, unit="milliseconds"),
             environment=env,
             storage_options=storage,
         )

@@ -84,3 +84,11 @@ def test_serve_in_production_mode_without_an_issuer_stops_with_a_clear_error(hom
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "ATTRITION_AUTH_ISSUER" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serve_with_a_malformed_gil_interval_names_the_variable_and_its_unit(home: Path) -> None:
+    out = subprocess.run([ATTRITION, "serve", "--port", str(free_port())],
+                         env=_env(home, ATTRITION_GIL_SWITCH_MS="fast"), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "ATTRITION_GIL_SWITCH_MS must be a number of milliseconds" in out.stderr
+    assert "Traceback" not in out.stderr

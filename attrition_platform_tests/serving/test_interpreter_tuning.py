@@ -1,0 +1,39 @@
+"""The service sets the interpreter's GIL hand-over interval it is configured with, at start."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from attrition_platform_tests.serving.harness import running
+from serving.config import ServingSettings
+
+
+@pytest.fixture()
+def restore_switch_interval():
+    before = sys.getswitchinterval()
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_the_gil_interval_comes_from_the_environment_in_milliseconds(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    monkeypatch.setenv("ATTRITION_HOME", str(tmp_path))
+    assert ServingSettings.from_env().gil_switch_ms == 0.5  # the default
+    monkeypatch.setenv("ATTRITION_GIL_SWITCH_MS", "0.25")
+    assert ServingSettings.from_env().gil_switch_ms == 0.25
+
+
+def test_a_started_service_hands_the_gil_over_at_its_configured_interval(tmp_path: Path,
+                                                                          restore_switch_interval) -> None:
+    sys.setswitchinterval(0.005)
+    with running(tmp_path / "home", gil_switch_ms=0.25):
+        assert sys.getswitchinterval() == pytest.approx(0.00025)
+
+
+def test_zero_keeps_the_interpreters_own_interval(tmp_path: Path, restore_switch_interval) -> None:
+    sys.setswitchinterval(0.005)
+    with running(tmp_path / "home", gil_switch_ms=0.0):
+        assert sys.getswitchinterval() == pytest.approx(0.005)
