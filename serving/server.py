@@ -22,6 +22,12 @@ from serving.secrets import SecretSource, secret_source_from_env
 
 log = logging.getLogger("attrition.serving")
 GRACEFUL_SECONDS = 20  # drain in-flight requests; Kubernetes' grace period must be longer
+# The event loop uvicorn runs. asyncio, not uvloop: under 32 concurrent clients uvloop starves
+# some connections (a bare Litestar route doing 0.5 ms of work: p99 91-148 ms and max 426-470
+# ms with uvloop, p99 34-36 ms and max 45-55 ms with asyncio, at the same requests/s;
+# benchmarks/http_floor.py --loop), at a cost of ~0.07 ms p50 at one client.
+LOOPS = ("asyncio", "uvloop", "auto")
+DEFAULT_LOOP = "asyncio"
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class Listen:
     port: int = 8000
     tls_cert: str | None = None
     tls_key: str | None = None
+    loop: str | None = None  # None: $ATTRITION_SERVING_LOOP (`loop_from_env`)
 
     @property
     def scheme(self) -> str:
@@ -74,6 +81,14 @@ def listen_from_env() -> Listen:
     )
 
 
+def loop_from_env() -> str:
+    """$ATTRITION_SERVING_LOOP: the event loop uvicorn runs (`LOOPS`; default asyncio)."""
+    loop = os.environ.get("ATTRITION_SERVING_LOOP", "").strip().lower() or DEFAULT_LOOP
+    if loop not in LOOPS:
+        raise ConfigError(f"ATTRITION_SERVING_LOOP must be one of {', '.join(LOOPS)}, not {loop!r}")
+    return loop
+
+
 def app_from_env(on_ready: Callable[[Any], None] | None = None) -> Any:
     """The app from environment variables: the factory an ASGI server imports
     (`granian --factory serving.server:app_from_env`)."""
@@ -102,6 +117,7 @@ def serve(listen: Listen, on_ready: Callable[[Any], None] | None = None) -> None
 
     configure_logging()
     _check_tls(listen)
+    loop = listen.loop or loop_from_env()
     app = app_from_env(on_ready)
     config = uvicorn.Config(
         app,
@@ -112,6 +128,7 @@ def serve(listen: Listen, on_ready: Callable[[Any], None] | None = None) -> None
         ssl_certfile=listen.tls_cert,
         ssl_keyfile=listen.tls_key,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        loop=loop,
         lifespan="on",
     )
     uvicorn.Server(config).run()

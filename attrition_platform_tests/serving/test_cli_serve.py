@@ -92,3 +92,11 @@ def test_serve_with_a_malformed_gil_interval_names_the_variable_and_its_unit(hom
     assert out.returncode == 2
     assert "ATTRITION_GIL_SWITCH_MS must be a number of milliseconds" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_serve_with_an_unknown_event_loop_names_the_variable_and_the_choices(home: Path) -> None:
+    out = subprocess.run([ATTRITION, "serve", "--port", str(free_port())],
+                         env=_env(home, ATTRITION_SERVING_LOOP="tokio"), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "ATTRITION_SERVING_LOOP must be one of asyncio, uvloop, auto, not 'tokio'" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -1,4 +1,5 @@
-"""The service sets the interpreter's GIL hand-over interval it is configured with, at start."""
+"""How the service runs its interpreter and event loop: the GIL hand-over interval it is
+configured with, set at start, and the event loop uvicorn runs."""
 
 from __future__ import annotations
 
@@ -37,3 +38,12 @@ def test_zero_keeps_the_interpreters_own_interval(tmp_path: Path, restore_switch
     sys.setswitchinterval(0.005)
     with running(tmp_path / "home", gil_switch_ms=0.0):
         assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+def test_the_event_loop_is_asyncio_unless_the_environment_names_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    from serving.server import loop_from_env
+
+    monkeypatch.delenv("ATTRITION_SERVING_LOOP", raising=False)
+    assert loop_from_env() == "asyncio"  # uvloop starves connections under load (server.py)
+    monkeypatch.setenv("ATTRITION_SERVING_LOOP", " UVLOOP ")
+    assert loop_from_env() == "uvloop"
