@@ -86,17 +86,15 @@ def test_serve_in_production_mode_without_an_issuer_stops_with_a_clear_error(hom
     assert "ATTRITION_AUTH_ISSUER" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_serve_with_a_malformed_gil_interval_names_the_variable_and_its_unit(home: Path) -> None:
-    out = subprocess.run([ATTRITION, "serve", "--port", str(free_port())],
-                         env=_env(home, ATTRITION_GIL_SWITCH_MS="fast"), capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("ATTRITION_GIL_SWITCH_MS", "fast", "ATTRITION_GIL_SWITCH_MS must be a number of milliseconds, not 'fast'"),
+    ("ATTRITION_SERVING_LOOP", "tokio", "ATTRITION_SERVING_LOOP must be one of asyncio, uvloop, auto, not 'tokio'"),
+])
+def test_serve_with_a_malformed_setting_stops_naming_the_variable_and_what_it_takes(
+    home: Path, variable: str, value: str, message: str
+) -> None:
+    out = subprocess.run([ATTRITION, "serve", "--port", str(free_port())], env=_env(home, **{variable: value}),
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
-    assert "ATTRITION_GIL_SWITCH_MS must be a number of milliseconds" in out.stderr
-    assert "Traceback" not in out.stderr
-
-
-def test_serve_with_an_unknown_event_loop_names_the_variable_and_the_choices(home: Path) -> None:
-    out = subprocess.run([ATTRITION, "serve", "--port", str(free_port())],
-                         env=_env(home, ATTRITION_SERVING_LOOP="tokio"), capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2
-    assert "ATTRITION_SERVING_LOOP must be one of asyncio, uvloop, auto, not 'tokio'" in out.stderr
+    assert message in out.stderr
     assert "Traceback" not in out.stderr
