@@ -5,6 +5,7 @@ needs no variable at all.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ def _home() -> Path:
     return Path(os.environ.get("ATTRITION_HOME", ".attrition")).expanduser().resolve()
 
 
-def _float(name: str, default: float, low: float = 0.0, unit: str = "seconds") -> float:
+def _float(name: str, default: float, low: float = 0.0, unit: str = "seconds", high: float = math.inf) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -33,8 +34,12 @@ def _float(name: str, default: float, low: float = 0.0, unit: str = "seconds") -
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number of {unit}, not {raw!r}") from None
+    if not math.isfinite(value):  # float() takes "nan" and "inf"; neither is a duration
+        raise ConfigError(f"{name} must be a finite number of {unit}, not {raw!r}")
     if value < low:
         raise ConfigError(f"{name} must be at least {low:g}")
+    if value > high:
+        raise ConfigError(f"{name} must be at most {high:g} {unit}")
     return value
 
 
@@ -108,7 +113,7 @@ class ServingSettings:
             audit_queue_size=_int("ATTRITION_AUDIT_QUEUE_SIZE", 10_000),
             audit_batch_size=_int("ATTRITION_AUDIT_BATCH_SIZE", 5000),
             audit_flush_seconds=_float("ATTRITION_AUDIT_FLUSH_SECONDS", 1.0, 0.01),
-            gil_switch_ms=_float("ATTRITION_GIL_SWITCH_MS", 0.5, 0.0, unit="milliseconds"),
+            gil_switch_ms=_float("ATTRITION_GIL_SWITCH_MS", 0.5, 0.0, unit="milliseconds", high=100.0),
             environment=env,
             storage_options=storage,
         )

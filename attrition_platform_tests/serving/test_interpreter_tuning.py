@@ -47,3 +47,22 @@ def test_the_event_loop_is_asyncio_unless_the_environment_names_another(monkeypa
     assert loop_from_env() == "asyncio"  # uvloop starves connections under load (server.py)
     monkeypatch.setenv("ATTRITION_SERVING_LOOP", " UVLOOP ")
     assert loop_from_env() == "uvloop"
+
+
+@pytest.mark.parametrize(("variable", "raw", "message"), [
+    ("ATTRITION_GIL_SWITCH_MS", "nan", "ATTRITION_GIL_SWITCH_MS must be a finite number of milliseconds, not 'nan'"),
+    ("ATTRITION_GIL_SWITCH_MS", "inf", "ATTRITION_GIL_SWITCH_MS must be a finite number of milliseconds, not 'inf'"),
+    ("ATTRITION_GIL_SWITCH_MS", "-1", "ATTRITION_GIL_SWITCH_MS must be at least 0"),
+    ("ATTRITION_GIL_SWITCH_MS", "5000", "ATTRITION_GIL_SWITCH_MS must be at most 100 milliseconds"),
+    ("ATTRITION_FALLBACK_AFTER_SECONDS", "nan", "ATTRITION_FALLBACK_AFTER_SECONDS must be a finite number of seconds"),
+])
+def test_a_duration_that_is_not_a_usable_number_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, raw: str, message: str
+) -> None:
+    from serving.config import ConfigError
+
+    monkeypatch.setenv("ATTRITION_HOME", str(tmp_path))
+    monkeypatch.setenv(variable, raw)
+    with pytest.raises(ConfigError) as caught:
+        ServingSettings.from_env()
+    assert message in str(caught.value)
