@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from arro3.core import Schema
@@ -82,8 +82,16 @@ def test_appended_actions_read_back_equal(tmp_path):
 def test_logs_are_partitioned_by_utc_day(tmp_path):
     root = str(tmp_path / "lake")
     # 23:59:59.5 UTC on the 29th and one second later: two days, whatever the writer's zone.
-    append_predictions(root, [_prediction(1, T0), _prediction(2, T0 + timedelta(seconds=1))])
+    # And 04:00 in India on the 30th is 22:30 UTC on the 29th: the UTC day, not the local one.
+    india = datetime(2026, 11, 30, 4, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    append_predictions(root, [_prediction(1, T0), _prediction(2, T0 + timedelta(seconds=1)), _prediction(3, india)])
     table = DeltaTable(log_uri(root, PREDICTION_LOG))
+    log = read_log(root, PREDICTION_LOG)
+    assert dict(zip(log["prediction_id"], log["day"], strict=True)) == {
+        "p-00001": "2026-11-29",
+        "p-00002": "2026-11-30",
+        "p-00003": "2026-11-29",
+    }
     assert table.metadata().partition_columns == ["day"]
     days = sorted(table.get_add_actions(flatten=True)["partition.day"].to_pylist())
     assert days == ["2026-11-29", "2026-11-30"]
