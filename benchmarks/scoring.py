@@ -172,7 +172,8 @@ def one_row(bundle: ModelBundle, calls: int) -> dict[str, list[float]]:
     print(
         "one-row trees path: "
         + (
-            f"decision-pattern tables (tree_patterns: {len(row_model.patterns.unit_base)} units of <= {row_model.patterns.width} splits)"
+            f"decision-pattern tables (tree_patterns: {len(row_model.patterns.unit_base)} units of "
+            f"<= {row_model.patterns.width} splits, {row_model.patterns.nbytes / 1e6:.1f} MB)"
             if row_model.patterns is not None
             else "per-leaf TreeSHAP tables"
             if row_model.tables is not None

@@ -36,7 +36,6 @@ class Listen:
     port: int = 8000
     tls_cert: str | None = None
     tls_key: str | None = None
-    loop: str | None = None  # None: $ATTRITION_SERVING_LOOP (`loop_from_env`)
 
     @property
     def scheme(self) -> str:
@@ -117,7 +116,7 @@ def serve(listen: Listen, on_ready: Callable[[Any], None] | None = None) -> None
 
     configure_logging()
     _check_tls(listen)
-    loop = listen.loop or loop_from_env()
+    loop = loop_from_env()
     app = app_from_env(on_ready)
     config = uvicorn.Config(
         app,

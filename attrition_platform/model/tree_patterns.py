@@ -29,15 +29,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attrition_platform.model.tree_shap import TOLERANCE, EntryGrouping, ShapTables, _probe_rows
+from attrition_platform.model.tree_shap import TOLERANCE, EntryGrouping, ShapTables, _probe_rows, arrays_nbytes
 
 # 2^8 patterns per unit: a depth-3 tree (7 splits) is one unit, a depth-4 tree two units of
 # the root and one half. Measured on 300 trees of depth 4 (one row with factors): 8 splits per
 # unit gives the fewest entries per row for tables of tens of MB.
 MAX_SPLITS_PER_UNIT = 8
 SLOTS = 8  # split slots per unit: one byte of decision bits (`np.packbits`)
-# Largest table (float64 patterns x factor groups) built: the recipe's model needs ~0.1 MB,
-# 300 trees of depth 4 over 30 factor groups ~37 MB.
+# Largest contribution table built (float64, patterns x SLOTS): the recipe's model needs
+# ~0.02 MB, 300 trees of depth 4 (599 units of 256 patterns) ~10 MB.
 BUDGET_BYTES = 96 * 1024 * 1024
 
 
@@ -66,7 +66,7 @@ class TreePatterns:
 
     @property
     def nbytes(self) -> int:
-        return int(sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray)))
+        return arrays_nbytes(self)
 
     def rows(self, row: np.ndarray, maybe_missing: bool = True) -> np.ndarray:
         """The table row of each unit for one float32 model row (missing values take each
@@ -116,7 +116,7 @@ def _units(tables: ShapTables, limit: int) -> _Units | None:
         # The leaves of one subtree whose root is at `level`: they share their paths' first
         # `level` splits. One unit when the union of their splits fits, else one per child.
         used = sorted({n for leaf in leaves for n in paths[leaf]})
-        if len(used) <= limit or len(leaves) == 1:
+        if len(used) <= limit:  # always so for one leaf: no path is longer than `limit`
             bit = {n: i for i, n in enumerate(used)}
             for leaf in leaves:
                 leaf_unit[leaf] = len(splits)

@@ -52,6 +52,11 @@ BUDGET_ENV = "ATTRITION_SHAP_TABLE_MB"
 DEFAULT_BUDGET_MB = 256.0
 
 
+def arrays_nbytes(tables: object) -> int:
+    """Bytes held by the numpy arrays among an object's attributes (what a table set costs)."""
+    return int(sum(v.nbytes for v in vars(tables).values() if isinstance(v, np.ndarray)))
+
+
 def table_budget_bytes() -> int:
     """$ATTRITION_SHAP_TABLE_MB (read at call time) in bytes; 0 turns the tables off."""
     raw = os.environ.get(BUDGET_ENV, "").strip()
@@ -114,7 +119,7 @@ class ShapTables:
 
     @property
     def nbytes(self) -> int:
-        return int(sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray)))
+        return arrays_nbytes(self)
 
     def explain(self, x: np.ndarray, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(margins [n] float32, contributions [n, F + 1] float32, bias last) for rows `x`.
