@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from attrition_platform.contracts.audit_logs import (
     ACTION_LOG,
     PREDICTION_LOG,
     ActionRecord,
+    OpenLogTables,
     PredictionRecord,
     append_actions,
     append_predictions,
@@ -47,7 +48,8 @@ class AuditWriter:
         self._stop = threading.Event()
         self._closing = False
         self._last_drop_log = 0.0
-        self._writers: dict[str, Callable[[str, Sequence[Any], dict[str, str] | None], int]] = {
+        self._tables = OpenLogTables()  # the writer thread's own handles, never shared
+        self._writers: dict[str, Callable[..., int]] = {
             PREDICTION_LOG: append_predictions,
             ACTION_LOG: append_actions,
         }
@@ -131,7 +133,7 @@ class AuditWriter:
         attempts = 0
         while True:
             try:
-                self._writers[table](self.lake_root, records, self.storage_options)
+                self._writers[table](self.lake_root, records, self.storage_options, tables=self._tables)
                 metrics.AUDIT_WRITTEN.labels(table).inc(len(records))
                 return
             except Exception as exc:

@@ -140,23 +140,71 @@ def ensure_log_tables(lake_root: str, storage_options: dict[str, str] | None = N
                 raise
 
 
-def _append(lake_root: str, table: str, data: Table, storage_options: dict[str, str] | None) -> int:
+class OpenLogTables:
+    """Delta handles a long-lived appender keeps open between its batches.
+
+    Opening a log table by URI replays its commit log and holds the GIL for milliseconds;
+    `write_deltalake` by URI opens it twice more. Serving's audit thread appends once a second
+    while requests wait for that GIL, so it opens each table once and only reads the commits
+    that landed since (`update_incremental`, which releases the GIL). A handle that fails is
+    forgotten and the next attempt opens the table afresh, so a purge's log cleanup or a
+    recreated table costs one retry, never a lost row.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, DeltaTable] = {}
+
+    def target(self, uri: str, storage_options: dict[str, str] | None) -> DeltaTable | None:
+        """The up-to-date handle, or None when no table exists at `uri` yet."""
+        dt = self._open.get(uri)
+        if dt is not None:
+            dt.update_incremental()
+            return dt
+        if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
+            return None
+        dt = self._open[uri] = DeltaTable(uri, storage_options=storage_options)
+        return dt
+
+    def is_open(self, uri: str) -> bool:
+        return uri in self._open
+
+    def forget(self, uri: str) -> None:
+        self._open.pop(uri, None)
+
+
+def _append(
+    lake_root: str,
+    table: str,
+    data: Table,
+    storage_options: dict[str, str] | None,
+    tables: OpenLogTables | None,
+) -> int:
     uri = log_uri(lake_root, table)
+    handles = tables or OpenLogTables()
     for attempt in range(1, APPEND_ATTEMPTS + 1):
+        kept_open = handles.is_open(uri)
         try:
-            if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
+            target = handles.target(uri, storage_options)
+            if target is None:
                 ensure_log_tables(lake_root, storage_options)
+                target = handles.target(uri, storage_options)
             write_deltalake(
-                uri, data, mode="append", partition_by=[PARTITION_COLUMN], storage_options=storage_options
+                target or uri, data, mode="append", partition_by=[PARTITION_COLUMN], storage_options=storage_options
             )
             return len(data)
         except (DeltaError, FileNotFoundError) as exc:
+            handles.forget(uri)
             # Races with a purge or an erasure (privacy/): it committed a delete meanwhile
             # (CommitFailedError), or its log cleanup removed a checkpoint or commit file this
             # append was reading ("... not found"). Before retrying, look for this batch's first
             # id: if the error came after the commit, the rows are already there and a retry
-            # would log them twice.
-            lost_race = isinstance(exc, CommitFailedError | FileNotFoundError) or "not found" in str(exc)
+            # would log them twice. A kept-open handle may be stale in ways a fresh open is not
+            # (the table was removed and recreated): its failure earns a retry from scratch.
+            lost_race = (
+                kept_open
+                or isinstance(exc, CommitFailedError | FileNotFoundError)
+                or "not found" in str(exc)
+            )
             if not lost_race or attempt == APPEND_ATTEMPTS:
                 raise
             time.sleep(0.02 * attempt)
@@ -192,9 +240,11 @@ def append_predictions(
     lake_root: str,
     records: Sequence[PredictionRecord],
     storage_options: dict[str, str] | None = None,
+    tables: OpenLogTables | None = None,
 ) -> int:
     """Append one batch (one Delta commit); returns the rows written. Checks every record
-    first, so a bad one rejects the whole batch (errors name record index and field, not values)."""
+    first, so a bad one rejects the whole batch (errors name record index and field, not values).
+    A long-lived writer passes its `tables` to keep the table open between batches."""
     if not records:
         return 0
     for i, r in enumerate(records):
@@ -229,11 +279,14 @@ def append_predictions(
         ],
         schema=SCHEMAS[PREDICTION_LOG],
     )
-    return _append(lake_root, PREDICTION_LOG, data, storage_options)
+    return _append(lake_root, PREDICTION_LOG, data, storage_options, tables)
 
 
 def append_actions(
-    lake_root: str, records: Sequence[ActionRecord], storage_options: dict[str, str] | None = None
+    lake_root: str,
+    records: Sequence[ActionRecord],
+    storage_options: dict[str, str] | None = None,
+    tables: OpenLogTables | None = None,
 ) -> int:
     """Append one batch of managers' actions; a missing or blank `reason` rejects the batch."""
     if not records:
@@ -257,7 +310,7 @@ def append_actions(
         ],
         schema=SCHEMAS[ACTION_LOG],
     )
-    return _append(lake_root, ACTION_LOG, data, storage_options)
+    return _append(lake_root, ACTION_LOG, data, storage_options, tables)
 
 
 def read_log(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import threading
 from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta, timezone
@@ -13,6 +14,7 @@ from attrition_platform.contracts.audit_logs import (
     PREDICTION_LOG,
     SCHEMAS,
     ActionRecord,
+    OpenLogTables,
     PredictionRecord,
     append_actions,
     append_predictions,
@@ -205,3 +207,28 @@ def test_record_fields_are_the_table_columns_minus_day():
     assert [f.name for f in fields(ActionRecord)] == [
         n for n in SCHEMAS[ACTION_LOG].names if n != "day"
     ]
+
+
+def test_kept_open_tables_append_after_other_writers_commits_in_order(tmp_path):
+    """Serving's writer keeps its handle between batches; another process's commits in between
+    must neither be overwritten nor make the stale handle lose its batch."""
+    root = str(tmp_path / "lake")
+    kept = OpenLogTables()
+    batches = [[_prediction(10 * b + k, T0 + timedelta(seconds=b)) for k in range(3)] for b in range(4)]
+    for b, batch in enumerate(batches):
+        append_predictions(root, batch, tables=kept if b % 2 == 0 else None)
+    log = read_log(root, PREDICTION_LOG)
+    assert _rows(log) == [_expected(r) for batch in batches for r in batch]
+    assert kept.is_open(log_uri(root, PREDICTION_LOG))
+    assert DeltaTable(log_uri(root, PREDICTION_LOG)).version() == 4  # create + four appends
+
+
+def test_kept_open_tables_recover_when_the_table_was_removed_and_recreated(tmp_path):
+    root = str(tmp_path / "lake")
+    kept = OpenLogTables()
+    append_predictions(root, [_prediction(1), _prediction(2)], tables=kept)
+    append_actions(root, [_action(1)], tables=kept)
+    shutil.rmtree(log_uri(root, PREDICTION_LOG))  # an operator wiped the table
+    append_predictions(root, [_prediction(3)], tables=kept)
+    assert read_log(root, PREDICTION_LOG)["prediction_id"] == ["p-00003"]
+    assert read_log(root, ACTION_LOG)["action_id"] == ["a-00001"]

@@ -13,6 +13,7 @@ from attrition_platform.contracts.audit_logs import (
     ACTION_LOG,
     PREDICTION_LOG,
     ActionRecord,
+    OpenLogTables,
     PredictionRecord,
     append_actions,
     append_predictions,
@@ -127,10 +128,13 @@ def test_compaction_leaves_one_file_per_day_with_the_same_rows(tmp_path: Path) -
     assert read_log(root, PREDICTION_LOG) == rows
 
 
-def test_purge_while_serving_appends_loses_no_appended_row(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kept_open", [False, True], ids=["opened-per-append", "kept-open-like-serving"])
+def test_purge_while_serving_appends_loses_no_appended_row(tmp_path: Path, kept_open: bool) -> None:
     """Two writers: a purge (delete, compaction, vacuum, log cleanup) and an appender committing
-    as fast as it can. Commit races are retried on both sides: every appended row is kept."""
+    as fast as it can. Commit races are retried on both sides: every appended row is kept, also
+    when the appender keeps its table open between batches as serving's audit thread does."""
     root = str(tmp_path / "lake")
+    tables = OpenLogTables() if kept_open else None
     old, _ = _fill(root)
     appended: list[str] = []
     failures: list[BaseException] = []
@@ -141,7 +145,7 @@ def test_purge_while_serving_appends_loses_no_appended_row(tmp_path: Path) -> No
         while not stop.is_set():
             pid = f"live-{i:05d}"
             try:
-                append_predictions(root, [_prediction(pid, NOW, 7)])
+                append_predictions(root, [_prediction(pid, NOW, 7)], tables=tables)
                 appended.append(pid)
             except BaseException as exc:  # noqa: BLE001 - the test reports it
                 failures.append(exc)
