@@ -81,7 +81,7 @@ DRIFT_CHECKED = Gauge(
 
 # Every known label value starts at 0. Why: `increase()` needs a sample before the first event,
 # so a series born at its first drop or refusal would hide that first one from the alert rules.
-AUDIT_DROP_REASONS = ("queue_full", "lake_unavailable", "shutdown")  # serving/audit.py's reasons
+AUDIT_DROP_REASONS = ("queue_full", "lake_unavailable", "shutdown", "invalid")  # serving/audit.py's reasons
 RELOAD_OUTCOMES = ("loaded", "refused")
 for _outcome in RELOAD_OUTCOMES:
     RELOADS.labels(_outcome)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from itertools import pairwise
+from itertools import chain, pairwise
+from operator import itemgetter
 
 import numpy as np
 from arro3.core import (
@@ -59,13 +60,13 @@ def string_array(values: Sequence[str] | np.ndarray) -> Array:
 
 def top_factors_array(rows: Sequence[Sequence[Factor]]) -> Array:
     """One list per row; built from flat columns in a single pass (1M rows in well under a second)."""
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows))
-    flat = [f for r in rows for f in r]
-    # Three comprehensions, not zip(*flat): unpacking 3M tuples as arguments takes seconds.
-    features = [f[0] for f in flat]
-    labels = [f[1] for f in flat]
-    contributions = np.fromiter((f[2] for f in flat), dtype=np.float64, count=len(flat))
-    return _factor_lists(lengths, features, labels, contributions)
+    lengths = np.fromiter(map(len, rows), dtype=np.int32, count=len(rows))
+    flat = list(chain.from_iterable(rows))
+    # Three C-level maps, not zip(*flat): unpacking 3M tuples as arguments takes seconds.
+    features = list(map(itemgetter(0), flat))
+    labels = list(map(itemgetter(1), flat))
+    contributions = np.fromiter(map(itemgetter(2), flat), dtype=np.float64, count=len(flat))
+    return factor_lists(lengths, features, labels, contributions)
 
 
 def top_factors_from_arrays(
@@ -80,7 +81,7 @@ def top_factors_from_arrays(
     index = np.asarray(features)[keep]
     name_of = np.asarray(names, dtype=object)
     label_of = np.asarray(labels, dtype=object)
-    return _factor_lists(
+    return factor_lists(
         lengths,
         name_of[index].tolist(),
         label_of[index].tolist(),
@@ -88,9 +89,10 @@ def top_factors_from_arrays(
     )
 
 
-def _factor_lists(
+def factor_lists(
     lengths: np.ndarray, features: list[str], labels: list[str], contributions: np.ndarray
 ) -> Array:
+    """The top_factors column from flat parts: row i holds the next `lengths[i]` factors."""
     offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
     values = struct_array(
