@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -103,3 +104,36 @@ def test_a_full_buffer_refuses_and_counts_and_a_flush_makes_room(tmp_path: Path)
     assert writer.submit(_prediction(6))
     assert writer.close() == 0
     assert read_log(lake, PREDICTION_LOG)["prediction_id"] == [f"p-{i:05d}" for i in (0, 1, 2, 3, 6)]
+
+
+def _failures() -> float:
+    return REGISTRY.get_sample_value("attrition_audit_write_failures_total") or 0.0
+
+
+def _wait(condition, what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_records_wait_through_a_failing_lake_and_land_when_it_recovers(tmp_path: Path, caplog) -> None:
+    lake = str(tmp_path / "lake")
+    table = Path(log_uri(lake, PREDICTION_LOG))
+    writer = AuditWriter(lake, flush_seconds=0.05, max_backoff_seconds=0.2)
+    writer.start()
+    writer.submit(_prediction(1))
+    _wait(lambda: writer.depth == 0, "the first flush")  # the writer now holds the table open
+    shutil.rmtree(table)
+    table.write_text("not a table")  # appends now fail: no directory can be made there
+    before = _failures()
+    with caplog.at_level(logging.ERROR, logger="attrition.serving"):
+        for i in range(2, 7):
+            assert writer.submit(_prediction(i))
+        _wait(lambda: _failures() >= before + 2, "two failed attempts")
+        assert writer.depth == 5  # waiting, not dropped
+        table.unlink()  # the lake recovers
+        assert writer.close() == 0
+    assert read_log(lake, PREDICTION_LOG)["prediction_id"] == [f"p-{i:05d}" for i in range(2, 7)]
+    failed = [r.getMessage() for r in caplog.records if "failed (attempt" in r.getMessage()]
+    assert failed and all(m.startswith("audit append to prediction_log failed") for m in failed)
