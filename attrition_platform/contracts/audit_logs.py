@@ -179,7 +179,7 @@ def append_table(
     storage_options: dict[str, str] | None,
     tables: OpenLogTables | None = None,
 ) -> int:
-    """Append a built batch (`prediction_table` / `action_table`) as one Delta commit; returns
+    """Append a built batch (`log_table`, `LogBatch.to_table`) as one Delta commit; returns
     its rows. Commit races with a purge or an erasure are retried without duplicating rows."""
     uri = log_uri(lake_root, table)
     handles = tables or OpenLogTables()
@@ -253,10 +253,14 @@ def _check_prediction(r: PredictionRecord) -> None:
         raise ValueError("probability must be a number in [0, 1]")
     if r.employee_id is not None and not isinstance(r.employee_id, int | np.integer):
         raise ValueError("employee_id must be an integer or null")
-    if not all(
-        len(f) == 3 and isinstance(f[0], str) and isinstance(f[1], str) and isinstance(f[2], float | int)
-        for f in r.top_factors
-    ):
+    try:
+        triples = all(
+            len(f) == 3 and isinstance(f[0], str) and isinstance(f[1], str) and isinstance(f[2], float | int)
+            for f in r.top_factors
+        )
+    except TypeError:  # not a sequence of sequences
+        triples = False
+    if not triples:
         raise ValueError("top_factors must hold (feature, label, contribution) triples")
 
 

@@ -9,11 +9,13 @@ import pytest
 from arro3.core import Schema
 from deltalake import DeltaTable
 
+from attrition_platform.contracts.arrow_columns import from_micros, micros_column, top_factors_column
 from attrition_platform.contracts.audit_logs import (
     ACTION_LOG,
     PREDICTION_LOG,
     SCHEMAS,
     ActionRecord,
+    LogBatch,
     OpenLogTables,
     PredictionRecord,
     append_actions,
@@ -232,3 +234,36 @@ def test_kept_open_tables_recover_when_the_table_was_removed_and_recreated(tmp_p
     append_predictions(root, [_prediction(3)], tables=kept)
     assert read_log(root, PREDICTION_LOG)["prediction_id"] == ["p-00003"]
     assert read_log(root, ACTION_LOG)["action_id"] == ["a-00001"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"top_factors": None}, "top_factors"),
+        ({"top_factors": (("OverTime", "Works overtime"),)}, "top_factors"),
+        ({"top_factors": ((1, "Works overtime", 0.1),)}, "top_factors"),
+        ({"employee_id": "1001"}, "employee_id"),
+        ({"inputs": {"Age": 30}}, "inputs"),
+        ({"probability": float("nan")}, "probability"),
+    ],
+)
+def test_a_log_batch_refuses_a_bad_record_naming_the_field_and_stays_as_it_was(change, named):
+    batch = LogBatch(PREDICTION_LOG)
+    batch.add(_prediction(1))
+    with pytest.raises(ValueError, match=named):
+        batch.add(_prediction(2, **change))
+    assert len(batch) == 1
+    assert _rows(_table_columns(batch.to_table())) == [_expected(_prediction(1))]
+
+
+def _table_columns(table) -> dict[str, list]:
+    out = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name == "top_factors":
+            out[name] = top_factors_column(column)
+        elif name == "ts":
+            out[name] = [from_micros(m) for m in micros_column(column).tolist()]
+        else:
+            out[name] = column.to_pylist()
+    return out
