@@ -56,6 +56,7 @@ class AuditWriter:
         self._stop = threading.Event()
         self._closing = False
         self._last_drop_log = 0.0
+        self._dropped = 0  # every record counted in AUDIT_DROPPED by this writer
         self._tables = OpenLogTables()  # the writer thread's own handles, never shared
 
     def start(self) -> None:
@@ -106,22 +107,21 @@ class AuditWriter:
             return self._waiting()
 
     def close(self, timeout: float = 15.0) -> int:
-        """Stop accepting, write everything pending; returns how many records were lost."""
+        """Stop accepting, write everything pending; returns how many records were lost (the
+        lake refused them at shutdown, or they were still waiting when `timeout` ran out)."""
+        dropped_before = self._dropped
         self._closing = True
         if self._thread is None:
             return 0
         self._stop.set()
         self._thread.join(timeout)
-        if not self._thread.is_alive():
-            return 0
-        with self._lock:  # the lake is down: count what was never written
-            batches, self._pending = self._pending, {table: LogBatch(table) for table in TABLES}
-        lost = 0
-        for table, batch in batches.items():
-            if len(batch):
-                self._drop(table, "shutdown", len(batch))
-                lost += len(batch)
-        return lost
+        if self._thread.is_alive():
+            with self._lock:  # still retrying: count what was never taken
+                batches, self._pending = self._pending, {table: LogBatch(table) for table in TABLES}
+            for table, batch in batches.items():
+                if len(batch):
+                    self._drop(table, "shutdown", len(batch))
+        return self._dropped - dropped_before
 
     # -- the writer thread -------------------------------------------------------------------
     def _run(self) -> None:
@@ -163,14 +163,17 @@ class AuditWriter:
                 attempts += 1
                 metrics.AUDIT_WRITE_FAILURES.inc()
                 log.error("audit append to %s failed (attempt %d): %s", table, attempts, type(exc).__name__)
-                if final and attempts >= 5:
+                # Shutting down (also when close() came during this retry): five attempts,
+                # then the loss is counted, rather than retrying past close()'s timeout.
+                if (final or self._stop.is_set()) and attempts >= 5:
                     self._drop(table, "lake_unavailable", data.num_rows)
                     return
-                time.sleep(backoff)
+                self._stop.wait(backoff)  # close() ends the wait at once
                 backoff = min(backoff * 2, self.max_backoff_seconds)
 
     def _drop(self, table: str, reason: str, n: int, detail: str = "") -> None:
         metrics.AUDIT_DROPPED.labels(table, reason).inc(n)
+        self._dropped += n
         now = time.monotonic()
         if now - self._last_drop_log > 5.0:  # one line per 5 s, the metric counts every record
             self._last_drop_log = now

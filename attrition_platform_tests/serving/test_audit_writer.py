@@ -137,3 +137,22 @@ def test_records_wait_through_a_failing_lake_and_land_when_it_recovers(tmp_path:
     assert read_log(lake, PREDICTION_LOG)["prediction_id"] == [f"p-{i:05d}" for i in range(2, 7)]
     failed = [r.getMessage() for r in caplog.records if "failed (attempt" in r.getMessage()]
     assert failed and all(m.startswith("audit append to prediction_log failed") for m in failed)
+
+
+def test_close_during_a_lake_outage_returns_promptly_and_counts_every_record_lost(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    table = Path(log_uri(lake, PREDICTION_LOG))
+    writer = AuditWriter(lake, flush_seconds=0.05)  # the default backoff grows to 30 s
+    writer.start()
+    shutil.rmtree(table)
+    table.write_text("not a table")
+    before_failures, before_lost = _failures(), _dropped("lake_unavailable")
+    for i in range(3):
+        writer.submit(_prediction(i))
+    _wait(lambda: _failures() >= before_failures + 2, "the writer to be retrying")  # backoff now 0.4 s+
+    for i in range(3, 5):
+        writer.submit(_prediction(i))  # waiting behind the batch being retried
+    started = time.monotonic()
+    assert writer.close(timeout=20) == 5
+    assert time.monotonic() - started < 10  # not the backoff's 30 s, not close()'s timeout
+    assert _dropped("lake_unavailable") == before_lost + 5
