@@ -332,7 +332,9 @@ def test_leeway_accepts_a_token_expired_within_it_only(
 def test_a_cached_token_is_refused_once_it_expires(
     jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    exp = int(time.time()) + 1
+    # `exp` is whole seconds: +1 could leave a few milliseconds, less than a loaded machine
+    # needs for the first (JWKS-fetching) check; +3 leaves two seconds at least.
+    exp = int(time.time()) + 3
     token = bearer(sign(rsa_key, "RS256", "rsa-1", exp=exp))
     auth = jwks_auth(jwks, leeway_seconds=0, token_cache_seconds=600)
     assert auth.authenticate(token, PREDICT)
