@@ -108,7 +108,9 @@ class AuditWriter:
 
     def close(self, timeout: float = 15.0) -> int:
         """Stop accepting, write everything pending; returns how many records were lost (the
-        lake refused them at shutdown, or they were still waiting when `timeout` ran out)."""
+        lake refused them at shutdown, or they were still waiting when `timeout` ran out; a
+        batch whose attempt outlives `timeout`, against an unreachable object store, is counted
+        in the metric by the writer thread when it gives up, not here)."""
         dropped_before = self._dropped
         self._closing = True
         if self._thread is None:
@@ -173,7 +175,8 @@ class AuditWriter:
 
     def _drop(self, table: str, reason: str, n: int, detail: str = "") -> None:
         metrics.AUDIT_DROPPED.labels(table, reason).inc(n)
-        self._dropped += n
+        with self._lock:  # both threads drop; += is not atomic
+            self._dropped += n
         now = time.monotonic()
         if now - self._last_drop_log > 5.0:  # one line per 5 s, the metric counts every record
             self._last_drop_log = now
