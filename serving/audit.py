@@ -39,6 +39,10 @@ log = logging.getLogger("attrition.serving")
 TABLES = (PREDICTION_LOG, ACTION_LOG)
 
 
+def _empty_batches() -> dict[str, LogBatch]:
+    return {table: LogBatch(table) for table in TABLES}
+
+
 @dataclass
 class AuditWriter:
     lake_root: str
@@ -50,7 +54,7 @@ class AuditWriter:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()  # guards the pending batches: requests add, the writer takes
-        self._pending = {table: LogBatch(table) for table in TABLES}
+        self._pending = _empty_batches()
         self._in_flight = 0  # taken by the writer, not yet written: still counts against the bound
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -73,24 +77,19 @@ class AuditWriter:
         if self._closing:
             self._drop(table, "shutdown", 1)
             return False
+        problem = None
         with self._lock:
-            if self._waiting() >= self.queue_size:
-                full = True
-            else:
-                full = False
+            full = self._waiting() >= self.queue_size
+            if not full:
                 try:
                     self._pending[table].add(record)
                 except ValueError as exc:
-                    invalid: ValueError | None = exc
-                else:
-                    invalid = None
+                    problem = str(exc)
         if full:
             self._drop(table, "queue_full", 1)
-            return False
-        if invalid is not None:
-            self._drop(table, "invalid", 1, str(invalid))
-            return False
-        return True
+        elif problem is not None:
+            self._drop(table, "invalid", 1, problem)
+        return not full and problem is None
 
     def write_now(self, record: ActionRecord) -> None:
         """Append one action synchronously: a manager's recorded decision is acknowledged only
@@ -119,7 +118,7 @@ class AuditWriter:
         self._thread.join(timeout)
         if self._thread.is_alive():
             with self._lock:  # still retrying: count what was never taken
-                batches, self._pending = self._pending, {table: LogBatch(table) for table in TABLES}
+                batches, self._pending = self._pending, _empty_batches()
             for table, batch in batches.items():
                 if len(batch):
                     self._drop(table, "shutdown", len(batch))
@@ -133,7 +132,7 @@ class AuditWriter:
         while True:
             stopping = self._stop.wait(self.flush_seconds)
             with self._lock:
-                batches, self._pending = self._pending, {table: LogBatch(table) for table in TABLES}
+                batches, self._pending = self._pending, _empty_batches()
                 self._in_flight = sum(len(b) for b in batches.values())
             for table, batch in batches.items():
                 if len(batch):

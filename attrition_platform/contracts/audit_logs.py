@@ -378,7 +378,6 @@ def read_log(
     large scans). `top_factors` comes back as tuples of (feature, label, contribution)."""
     uri = log_uri(lake_root, table)
     dt = DeltaTable(uri, storage_options=storage_options)
-    names = SCHEMAS[table].names
     key = "prediction_id" if table == PREDICTION_LOG else "action_id"
     result = (
         QueryBuilder()
@@ -386,16 +385,18 @@ def read_log(
         .execute(f'SELECT * FROM "t" ORDER BY "ts", "{key}"')
         .read_all()
     )
-    out: dict[str, list] = {name: [] for name in names}
-    if len(result) == 0:
-        return out
-    for name in names:
-        values = result[name].to_pylist()
+    return log_columns(table, result)
+
+
+def log_columns(table: str, data: Table) -> dict[str, list]:
+    """A log's Arrow table as column -> Python values; `top_factors` as tuples of
+    (feature, label, contribution), as the records hold them."""
+    out: dict[str, list] = {}
+    for name in SCHEMAS[table].names:
+        values = data[name].to_pylist() if len(data) else []
         if name == "top_factors":
             values = [
-                None
-                if v is None
-                else tuple((f["feature"], f["label"], f["contribution"]) for f in v)
+                None if v is None else tuple((f["feature"], f["label"], f["contribution"]) for f in v)
                 for v in values
             ]
         out[name] = values
