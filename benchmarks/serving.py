@@ -345,7 +345,8 @@ def wrk(server: Server, request: Request, script: Path, clients: int, seconds: f
 
 def measure(target: str, server: Server, route: str, request: Request, script: Path, clients: int,
             seconds: float, warmup: float) -> Run:
-    wrk(server, request, script, clients, warmup, sample=False)
+    if warmup > 0:
+        wrk(server, request, script, clients, warmup, sample=False)
     run = Run(target, server.name, route, clients, seconds, load_before=load_average())
     cpu_before = server.cpu_seconds()
     result, samples = wrk(server, request, script, clients, seconds, sample=True)
@@ -604,6 +605,41 @@ def bench(home: Home, work: Path, servers: Servers, seconds: float, warmup: floa
             r.ratio_vs_mlflow = r.rps / reference[r.clients]
 
 
+def soak(home: Home, work: Path, servers: Servers, seconds: float, window: float, clients: int,
+         service_python: Path) -> list[dict[str, Any]]:
+    """Our service (uvicorn) under `clients` connections for `seconds`, measured in consecutive
+    windows: whether requests/s, the tail, CPU per request and memory hold over minutes of
+    traffic, while the audit log gains a commit a second (10 s runs cannot show a slow leak)."""
+    from deltalake import DeltaTable
+
+    logs = work / "logs"
+    logs.mkdir(exist_ok=True)
+    script = work / "predict.lua"
+    script.write_text(lua_script(predict_request(home)))
+    server = servers.start(our_servers(home, logs, service_python, [])[0])
+    wait_answered(server, predict_request(home), timeout=120)
+    log_uri = str(home.root / "lake" / "prediction_log")
+    wrk(server, predict_request(home), script, clients, 3.0, sample=False)  # warm-up
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        run = measure("ours", server, "predict", predict_request(home), script, clients, window, 0.0)
+        counters = audit_counters(server.port)
+        rows.append({"minute": round((time.monotonic() - started) / 60, 1), "rps": run.rps, "p50_ms": run.p50_ms,
+                     "p99_ms": run.p99_ms, "max_ms": run.max_ms, "cpu_ms": run.cpu_ms_per_request,
+                     "rss_mb": run.rss_mb, "errors": run.errors,
+                     "log_files": len(DeltaTable(log_uri).file_uris()),
+                     "dropped": counters.get("attrition_audit_records_dropped_total", 0.0)})
+    server.stop()
+    print()
+    print("| minute | requests/s | p50 ms | p99 ms | max ms | CPU ms/req | RSS MB | prediction_log files | dropped | errors |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['minute']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | "
+              f"{r['cpu_ms']:.3f} | {r['rss_mb']:.0f} | {r['log_files']:,} | {r['dropped']:,.0f} | {r['errors']} |")
+    return rows
+
+
 def goals(report: Report) -> list[tuple[str, bool, str]]:
     """(goal, met, measured) for the issue's goals, on /v1/predict of the best server."""
     ours = [r for r in report.runs if r.target == "ours" and r.route == "predict"]
@@ -705,6 +741,10 @@ def main(argv: list[str] | None = None) -> int:
                              "`import xgboost` also loads scikit-learn, pandas and pyarrow)")
     parser.add_argument("--json", type=Path, default=None, help="write every number to this file")
     parser.add_argument("--keep", action="store_true", help="keep the throwaway directory (logs, model)")
+    parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
+                        help="instead of the comparison: our service (uvicorn) under the largest --clients "
+                             "for SECONDS, reported per --soak-window (memory, tail and CPU over time)")
+    parser.add_argument("--soak-window", type=float, default=30.0, metavar="SECONDS")
     args = parser.parse_args(argv)
     seconds = 3.0 if args.quick else args.duration
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
@@ -725,6 +765,11 @@ def main(argv: list[str] | None = None) -> int:
             report.meta["setup_s"] = round(home.setup_s, 1)
             report.meta["scoring_core_us"] = {k: round(v, 1) for k, v in home.core_us.items()}
             report.probabilities["bundle"] = home.local_probability
+            if args.soak > 0:
+                rows = soak(home, work, servers, args.soak, args.soak_window, max(clients), args.service_python)
+                if args.json:
+                    args.json.write_text(json.dumps({"meta": report.meta, "soak": rows}, indent=2))
+                return 0 if all(r["errors"] == 0 for r in rows) else 1
             workers = [int(w) for w in args.granian_workers.split(",") if int(w) > 0]
             bench(home, work, servers, seconds, warmup, clients, report, args.service_python, workers)
     except (KeyboardInterrupt, SystemExit):

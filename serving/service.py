@@ -106,8 +106,12 @@ class Service:
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         # prediction id -> employee id of recent answers: an action can cite a prediction whose
-        # audit record is still queued; older ones are looked up in prediction_log.
+        # audit record is still in the writer; older ones are looked up in prediction_log. The
+        # writer holds at most `audit_queue_size` records, so twice that covers every record not
+        # yet written (refusals included) at ~200 bytes each: a bound of 100,000 held ~20 MB
+        # and pushed a busy service over its 250 MB goal.
         self._recent: OrderedDict[str, int | None] = OrderedDict()
+        self._recent_limit = 2 * settings.audit_queue_size
         self._recent_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -245,7 +249,7 @@ class Service:
     def _log_prediction(self, pred: Prediction, caller: str, inputs: dict[str, Any] | None, p: float) -> None:
         with self._recent_lock:
             self._recent[pred.prediction_id] = pred.employee_id
-            if len(self._recent) > RECENT_PREDICTIONS:
+            if len(self._recent) > self._recent_limit:
                 self._recent.popitem(last=False)
         self.audit.submit(
             PredictionRecord(
@@ -304,7 +308,6 @@ def _freeze_long_lived() -> None:
 
 
 OPTED_OUT = "belongs to an employee who opted out of risk scoring"
-RECENT_PREDICTIONS = 100_000
 
 
 def _split(message: str) -> FieldError:

@@ -225,6 +225,23 @@ def test_kept_open_tables_append_after_other_writers_commits_in_order(tmp_path):
     assert DeltaTable(log_uri(root, PREDICTION_LOG)).version() == 4  # create + four appends
 
 
+def test_kept_open_tables_replace_a_handle_after_reopen_after_appends_and_lose_no_row(tmp_path):
+    """A kept-open handle's memory grows with every commit it sees: it is used `reopen_after`
+    times, then a fresh one takes over; the rows are the same either way."""
+    root = str(tmp_path / "lake")
+    uri = log_uri(root, PREDICTION_LOG)
+    kept = OpenLogTables(reopen_after=3)
+    handles = []
+    batches = [[_prediction(10 * b + k, T0 + timedelta(seconds=b)) for k in range(2)] for b in range(7)]
+    for batch in batches:
+        append_predictions(root, batch, tables=kept)
+        handles.append(kept._open[uri])
+    assert [h is handles[0] for h in handles[:3]] == [True, True, True]
+    assert handles[3] is not handles[2] and handles[5] is handles[3]
+    assert handles[6] is not handles[5]
+    assert _rows(read_log(root, PREDICTION_LOG)) == [_expected(r) for batch in batches for r in batch]
+
+
 def test_kept_open_tables_recover_when_the_table_was_removed_and_recreated(tmp_path):
     root = str(tmp_path / "lake")
     kept = OpenLogTables()

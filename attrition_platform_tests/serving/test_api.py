@@ -12,7 +12,7 @@ import pytest
 from attrition_platform.contracts.audit_logs import ACTION_LOG, PREDICTION_LOG, read_log
 from attrition_platform.contracts.fallback_export import FallbackIndex
 from attrition_platform.contracts.published import read_pointer, store_from_uri
-from attrition_platform_tests.serving.harness import OPTED_OUT_EVERY, Stack, make_bundle, running
+from attrition_platform_tests.serving.harness import OPTED_OUT_EVERY, Stack, make_bundle, running, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +240,24 @@ def test_an_action_must_cite_a_prediction_about_the_same_employee(tmp_path: Path
             ok = c.post("/v1/actions", json={**action, "employee_id": 4, "prediction_id": pred})
     assert ok.status_code == 201, ok.text
     assert read_log(again.settings.lake_root, ACTION_LOG)["prediction_id"] == [pred]
+
+
+def test_an_action_cites_a_prediction_the_service_no_longer_holds_in_memory(tmp_path: Path, bundle) -> None:
+    # The service remembers 2 x audit_queue_size recent predictions (here 6); the first of 12
+    # has left memory and is found in prediction_log, where the writer put it.
+    with running(tmp_path / "home", publish_model=bundle, audit_queue_size=3, audit_flush_seconds=0.02) as stack:
+        with stack.client() as c:
+            ids = []
+            for employee in range(1, 13):
+                if employee % OPTED_OUT_EVERY:
+                    ids.append(c.get(f"/v1/employees/{employee}/risk").json()["prediction_id"])
+            wait_until(lambda: ids[0] in read_log(stack.settings.lake_root, PREDICTION_LOG)["prediction_id"],
+                       what="the first prediction in prediction_log")
+            assert ids[0] not in stack.service._recent  # the window is bounded
+            ok = c.post("/v1/actions", json={"employee_id": 1, "prediction_id": ids[0],
+                                             "action": "stay_interview", "reason": "discussed workload"})
+    assert ok.status_code == 201, ok.text
+    assert len(stack.service._recent) <= 6
 
 
 @pytest.mark.parametrize("path", ["/v1/employees/0/risk", "/v1/employees/-5/risk", "/v1/scores/0"])
