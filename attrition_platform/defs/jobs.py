@@ -154,10 +154,15 @@ retention_job = dg.define_asset_job(
     "from disk.",
 )
 
-daily_retention_purge_schedule = dg.ScheduleDefinition(
-    name="daily_retention_purge",
+# Hourly, not daily: serving appends one small file per flush (up to 3,600 an hour), and the
+# part of each append that holds serving's GIL grows with the table's file count (3.8 ms at 100
+# files, ~8 ms at 3,000; a day unmerged would be ~86,000). The purge is idempotent, and after
+# the first run each past day is one file, so an hourly run rewrites only the current day.
+retention_purge_schedule = dg.ScheduleDefinition(
+    name="hourly_retention_purge",
     job=retention_job,
-    cron_schedule="30 1 * * *",
+    cron_schedule="30 * * * *",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Daily retention purge of the audit logs (RETENTION_DAYS).",
+    description="Hourly: purge audit-log rows older than RETENTION_DAYS, merge the small files "
+    "serving's appends leave, and clear the old bytes from disk.",
 )

@@ -1,4 +1,4 @@
-"""Privacy: the daily retention purge of the audit logs (prediction_log, action_log).
+"""Privacy: the retention purge (hourly) of the audit logs (prediction_log, action_log).
 
 Erasure of one employee is a command (`attrition erase`), not an asset: it is a request from a
 person, handled once, and must not be re-run by a schedule. See docs/privacy.md.

@@ -119,7 +119,7 @@ def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
         "weekly_retrain": ("0 4 * * 0", "train_model"),
         "monthly_retrain": ("0 4 1 * *", "train_model"),
         "quarterly_fairness_audit": ("0 6 1 1,4,7,10 *", "fairness_audit"),
-        "daily_retention_purge": ("30 1 * * *", "retention"),
+        "hourly_retention_purge": ("30 * * * *", "retention"),
     }
     sensors = {s.name: s.job_name if s.has_jobs else None for s in definitions.sensors or []}
     assert sensors == {
