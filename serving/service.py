@@ -107,9 +107,9 @@ class Service:
         self._poller: threading.Thread | None = None
         # prediction id -> employee id of recent answers: an action can cite a prediction whose
         # audit record is still in the writer; older ones are looked up in prediction_log. The
-        # writer holds at most `audit_queue_size` records, so twice that covers every record not
-        # yet written (refusals included) at ~200 bytes each: a bound of 100,000 held ~20 MB
-        # and pushed a busy service over its 250 MB goal.
+        # writer holds at most `audit_queue_size` records, so twice that covers every record
+        # still in it, with room for refused ones in between, at ~200 bytes each (a bound of
+        # 100,000 held ~20 MB and pushed a busy service over its 250 MB goal).
         self._recent: OrderedDict[str, int | None] = OrderedDict()
         self._recent_limit = 2 * settings.audit_queue_size
         self._recent_lock = threading.Lock()
