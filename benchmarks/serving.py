@@ -614,21 +614,22 @@ def soak(home: Home, work: Path, servers: Servers, seconds: float, window: float
 
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
+    request = predict_request(home)
     script = work / "predict.lua"
-    script.write_text(lua_script(predict_request(home)))
+    script.write_text(lua_script(request))
     server = servers.start(our_servers(home, logs, service_python, [])[0])
-    wait_answered(server, predict_request(home), timeout=120)
-    log_uri = str(home.root / "lake" / "prediction_log")
-    wrk(server, predict_request(home), script, clients, 3.0, sample=False)  # warm-up
+    wait_answered(server, request, timeout=120)
+    prediction_log = str(home.root / "lake" / "prediction_log")
+    wrk(server, request, script, clients, 3.0, sample=False)  # warm-up
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     while time.monotonic() - started < seconds:
-        run = measure("ours", server, "predict", predict_request(home), script, clients, window, 0.0)
+        run = measure("ours", server, "predict", request, script, clients, window, 0.0)
         counters = audit_counters(server.port)
         rows.append({"minute": round((time.monotonic() - started) / 60, 1), "rps": run.rps, "p50_ms": run.p50_ms,
                      "p99_ms": run.p99_ms, "max_ms": run.max_ms, "cpu_ms": run.cpu_ms_per_request,
                      "rss_mb": run.rss_mb, "errors": run.errors,
-                     "log_files": len(DeltaTable(log_uri).file_uris()),
+                     "log_files": len(DeltaTable(prediction_log).file_uris()),
                      "dropped": counters.get("attrition_audit_records_dropped_total", 0.0)})
     server.stop()
     print()
