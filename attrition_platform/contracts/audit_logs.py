@@ -31,6 +31,7 @@ from attrition_platform.contracts.arrow_columns import (
     factor_lists,
     utc_micros,
 )
+from attrition_platform.contracts.delta_commits import on_conflict_retry
 
 PREDICTION_LOG = "prediction_log"
 ACTION_LOG = "action_log"
@@ -70,6 +71,24 @@ SCHEMAS: dict[str, Schema] = {
         ]
     ),
 }
+
+# Delta keeps min/max statistics in its commit log for the columns named here, and by default
+# for the first 32 columns: that copied the first characters of every batch's `inputs` (an
+# employee's age, pay, ...), `caller` and `reason` into JSON commits. Only `ts` (retention and
+# monitors select by time) and `employee_id` (erasure deletes by it; one-row batches of light
+# traffic skip well) are worth their cost; leaving out the rest also shrank the commit log 4x
+# and a long-lived appender's memory growth by a third (benchmarks/README, "Audit log
+# statistics").
+STATS_COLUMNS: dict[str, tuple[str, ...]] = {
+    PREDICTION_LOG: ("ts", "employee_id"),
+    ACTION_LOG: ("ts", "employee_id"),
+}
+STATS_PROPERTY = "delta.dataSkippingStatsColumns"
+
+
+def table_properties(table: str) -> dict[str, str]:
+    """The Delta table properties each log is created with (and brought to when older)."""
+    return {STATS_PROPERTY: ",".join(STATS_COLUMNS[table])}
 
 
 @dataclass(frozen=True)
@@ -117,14 +136,16 @@ def _time_columns(micros: np.ndarray) -> tuple[Array, Array]:
 
 
 def ensure_log_tables(lake_root: str, storage_options: dict[str, str] | None = None) -> None:
-    """Create both tables, empty, with the declared schema where absent.
+    """Create both tables, empty, with the declared schema and properties where absent; give a
+    table created before a property was declared that property (one commit, once).
 
     Safe to call from every process at start-up: when two create at once, the loser's commit
-    fails and it finds the winner's table.
+    fails and it finds the winner's table; a property change that loses to an append retries.
     """
     for table, schema in SCHEMAS.items():
         uri = log_uri(lake_root, table)
         if DeltaTable.is_deltatable(uri, storage_options=storage_options):
+            on_conflict_retry(lambda uri=uri, table=table: _bring_properties(uri, table, storage_options))
             continue
         if "://" not in uri:
             Path(uri).mkdir(parents=True, exist_ok=True)
@@ -134,11 +155,21 @@ def ensure_log_tables(lake_root: str, storage_options: dict[str, str] | None = N
                 schema,
                 mode="ignore",
                 partition_by=[PARTITION_COLUMN],
+                configuration=table_properties(table),
                 storage_options=storage_options,
             )
         except (DeltaError, OSError):
             if not DeltaTable.is_deltatable(uri, storage_options=storage_options):
                 raise
+
+
+def _bring_properties(uri: str, table: str, storage_options: dict[str, str] | None) -> None:
+    """Set the declared properties a table lacks; no commit when it has them all."""
+    dt = DeltaTable(uri, storage_options=storage_options)
+    current = dt.metadata().configuration
+    missing = {k: v for k, v in table_properties(table).items() if current.get(k) != v}
+    if missing:
+        dt.alter.set_table_properties(missing)
 
 
 class OpenLogTables:

@@ -38,7 +38,8 @@ from attrition_platform.contracts.published import (
 )
 from attrition_platform.contracts.storage_options import is_remote, storage_options_from_env
 from attrition_platform.privacy import suppression
-from attrition_platform.privacy.history import forget_history, on_conflict_retry
+from attrition_platform.contracts.delta_commits import on_conflict_retry
+from attrition_platform.privacy.history import forget_history
 from attrition_platform.settings import environment, paths
 
 ID_COLUMNS = (KEY, "employee_id")

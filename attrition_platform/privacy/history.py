@@ -18,45 +18,24 @@ appender's file in flight; the next purge takes them).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from deltalake import DeltaTable
-from deltalake.exceptions import CommitFailedError
+
+from attrition_platform.contracts.delta_commits import on_conflict_retry
 
 # Delta's defaults, put back after a cleanup on a table that had not set them.
 RETENTION_DEFAULTS = {
     "delta.logRetentionDuration": "interval 30 days",
     "delta.deletedFileRetentionDuration": "interval 7 days",
 }
-COMMIT_ATTEMPTS = 8
 ORPHAN_GRACE_HOURS = 1
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
 class HistoryCleanup:
     files_vacuumed: int  # data files deleted from disk
     kept_from_version: int  # the checkpoint: no version before it can be read any more
-
-
-def on_conflict_retry(action: Callable[[], _T], attempts: int = COMMIT_ATTEMPTS) -> _T:
-    """Run `action` (which opens the table afresh) again when a concurrent commit won, or a log
-    file vanished under it; the loser re-reads the table, so its predicate sees the winner's rows."""
-    delay = 0.05
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except (CommitFailedError, FileNotFoundError):
-            # FileNotFoundError: a concurrent writer's post-commit log cleanup removed a log file
-            # this action was reading; every action here is idempotent, so running it again is safe.
-            if attempt == attempts:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-    raise AssertionError("unreachable")
 
 
 def forget_history(uri: str, storage_options: dict[str, str] | None = None) -> HistoryCleanup:

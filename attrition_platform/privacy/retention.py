@@ -19,7 +19,8 @@ from attrition_platform.contracts.audit_logs import (
     ensure_log_tables,
     log_uri,
 )
-from attrition_platform.privacy.history import forget_history, on_conflict_retry
+from attrition_platform.contracts.delta_commits import on_conflict_retry
+from attrition_platform.privacy.history import forget_history
 
 LOG_TABLES = (PREDICTION_LOG, ACTION_LOG)
 

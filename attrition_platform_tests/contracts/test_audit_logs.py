@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from arro3.core import Schema
@@ -13,6 +15,8 @@ from attrition_platform.contracts.audit_logs import (
     ACTION_LOG,
     PREDICTION_LOG,
     SCHEMAS,
+    STATS_COLUMNS,
+    STATS_PROPERTY,
     ActionRecord,
     LogBatch,
     OpenLogTables,
@@ -272,3 +276,70 @@ def test_a_log_batch_refuses_a_bad_record_naming_the_field_and_stays_as_it_was(c
     assert len(batch) == 1
     assert _rows(log_columns(PREDICTION_LOG, batch.to_table())) == [_expected(_prediction(1))]
 
+
+
+MARKS = {"inputs": "INPUT-MARK", "caller": "CALLER-MARK", "reason": "REASON-MARK"}
+MARKED_INPUTS = '{"n":"INPUT-MARK"}'  # in the commit JSON its quotes are escaped; the mark is not
+
+
+def _append_marked(root: str) -> None:
+    append_predictions(root, [_prediction(1, inputs=MARKED_INPUTS, caller=MARKS["caller"])])
+    append_actions(root, [_action(1, reason=MARKS["reason"])])
+
+
+def _commit_log(root: str, table: str) -> tuple[str, list[set[str]]]:
+    """(all JSON commit text, the columns each add action keeps min/max statistics for)."""
+    text, stats = "", []
+    for path in sorted((Path(log_uri(root, table)) / "_delta_log").glob("*.json")):
+        text += path.read_text()
+        for line in path.read_text().splitlines():
+            add = json.loads(line).get("add")
+            if add and add.get("stats"):
+                parsed = json.loads(add["stats"])
+                stats.append(set(parsed.get("minValues", {})) | set(parsed.get("maxValues", {})))
+    return text, stats
+
+
+def _create_without_properties(root: str) -> None:
+    """A log as ensure_log_tables created it before its table properties were declared."""
+    for table, schema in SCHEMAS.items():
+        Path(log_uri(root, table)).mkdir(parents=True)
+        DeltaTable.create(log_uri(root, table), schema, partition_by=["day"])
+
+
+def test_logs_keep_statistics_only_on_ts_and_employee_id_so_no_input_caller_or_reason_reaches_the_commit_log(tmp_path):
+    # Control: a log without the property copies each value's first characters into its commits.
+    legacy = str(tmp_path / "legacy")
+    _create_without_properties(legacy)
+    _append_marked(legacy)
+    legacy_text = _commit_log(legacy, PREDICTION_LOG)[0] + _commit_log(legacy, ACTION_LOG)[0]
+    assert all(mark in legacy_text for mark in MARKS.values())
+
+    root = str(tmp_path / "lake")
+    ensure_log_tables(root)
+    _append_marked(root)
+    for table in (PREDICTION_LOG, ACTION_LOG):
+        assert DeltaTable(log_uri(root, table)).metadata().configuration[STATS_PROPERTY] == "ts,employee_id"
+        text, stats = _commit_log(root, table)
+        assert not [mark for mark in MARKS.values() if mark in text], table
+        assert stats and all(columns <= set(STATS_COLUMNS[table]) and "ts" in columns for columns in stats), stats
+    # The rows themselves are whole: only the statistics were left out.
+    log = read_log(root, PREDICTION_LOG)
+    assert (log["inputs"], log["caller"]) == ([MARKED_INPUTS], [MARKS["caller"]])
+    assert read_log(root, ACTION_LOG)["reason"] == [MARKS["reason"]]
+
+
+def test_ensure_gives_a_log_created_before_the_property_the_property_once_and_later_appends_obey_it(tmp_path):
+    root = str(tmp_path / "lake")
+    _create_without_properties(root)
+    append_predictions(root, [_prediction(1)])
+    ensure_log_tables(root)
+    ensure_log_tables(root)  # idempotent: the second finds the property set
+    dt = DeltaTable(log_uri(root, PREDICTION_LOG))
+    assert dt.metadata().configuration[STATS_PROPERTY] == "ts,employee_id"
+    assert dt.version() == 2  # create, append, one property commit
+    assert DeltaTable(log_uri(root, ACTION_LOG)).version() == 1  # create, one property commit
+    _append_marked(root)
+    text = (Path(log_uri(root, PREDICTION_LOG)) / "_delta_log" / f"{3:020d}.json").read_text()
+    assert MARKS["inputs"] not in text and MARKS["caller"] not in text
+    assert [r["prediction_id"] for r in _rows(read_log(root, PREDICTION_LOG))] == ["p-00001", "p-00001"]

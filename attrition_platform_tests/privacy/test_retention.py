@@ -12,6 +12,8 @@ import pytest
 from attrition_platform.contracts.audit_logs import (
     ACTION_LOG,
     PREDICTION_LOG,
+    SCHEMAS,
+    STATS_PROPERTY,
     ActionRecord,
     OpenLogTables,
     PredictionRecord,
@@ -126,6 +128,31 @@ def test_compaction_leaves_one_file_per_day_with_the_same_rows(tmp_path: Path) -
     days = {u.split("day=")[1].split("/")[0] for u in uris}
     assert len(uris) == len(days) < many
     assert read_log(root, PREDICTION_LOG) == rows
+
+
+def test_the_first_compacting_purge_after_an_upgrade_leaves_no_logged_input_in_the_commit_log(tmp_path: Path) -> None:
+    """Logs created before their statistics were limited to `ts` and `employee_id` hold each
+    batch's first input characters and caller in their commits. The purge sets the property,
+    its compaction rewrites the kept days' files with the limited statistics and its log
+    cleanup drops the old commits: afterwards only the data files hold those values."""
+    from deltalake import DeltaTable
+
+    root = str(tmp_path / "lake")
+    for table, schema in SCHEMAS.items():  # as created before the property was declared
+        Path(log_uri(root, table)).mkdir(parents=True)
+        DeltaTable.create(log_uri(root, table), schema, partition_by=["day"])
+    _, new = _fill(root)
+    kept = [pid for pid in new if pid.startswith("pnew-")]
+    callers = [f"caller-{pid}" for pid in kept]
+    log_dir = Path(log_uri(root, PREDICTION_LOG)) / "_delta_log"
+    assert files_holding(log_dir, callers)  # control: the legacy commits hold them
+    rows = read_log(root, PREDICTION_LOG)
+
+    purge_logs(root, 180, NOW, compact=True)
+
+    assert DeltaTable(log_uri(root, PREDICTION_LOG)).metadata().configuration[STATS_PROPERTY] == "ts,employee_id"
+    assert files_holding(log_dir, callers) == {}
+    assert read_log(root, PREDICTION_LOG)["caller"] == [c for c, pid in zip(rows["caller"], rows["prediction_id"], strict=True) if pid in kept]
 
 
 @pytest.mark.parametrize("kept_open", [False, True], ids=["opened-per-append", "kept-open-like-serving"])
