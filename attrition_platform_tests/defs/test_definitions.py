@@ -131,6 +131,17 @@ def test_jobs_and_schedules(definitions: dg.Definitions) -> None:
     }
 
 
+def test_only_sensors_that_act_on_reports_or_failures_start_by_themselves(definitions: dg.Definitions) -> None:
+    """A fresh install must not train or land data by itself (docs/governance.md, Automation):
+    every schedule and the HRIS sensor start stopped; the report and alert sensors run."""
+    stopped = dg.DefaultScheduleStatus.STOPPED
+    assert {s.name: s.default_status for s in definitions.schedules or []} == {
+        s.name: stopped for s in definitions.schedules or []
+    }
+    running = {s.name for s in definitions.sensors or [] if s.default_status == dg.DefaultSensorStatus.RUNNING}
+    assert running == {"run_failure_alert", "drift_sensor", "recall_sensor", "fairness_alert_sensor"}
+
+
 def test_partitions_are_the_extract_dates_the_hris_reports(definitions: dg.Definitions) -> None:
     """The sensor registers exactly the source's extract dates (monthly for the demo company),
     asks for one run per new date, and asks for nothing once they are registered."""
