@@ -25,6 +25,7 @@ from deltalake import DeltaTable, QueryBuilder
 
 from attrition_platform.contract_columns import KEY
 from attrition_platform.contracts.audit_logs import ACTION_LOG, PREDICTION_LOG
+from attrition_platform.contracts.delta_commits import on_conflict_retry
 from attrition_platform.contracts.published import (
     SCORES_FILE,
     SCORES_PREFIX,
@@ -38,7 +39,6 @@ from attrition_platform.contracts.published import (
 )
 from attrition_platform.contracts.storage_options import is_remote, storage_options_from_env
 from attrition_platform.privacy import suppression
-from attrition_platform.contracts.delta_commits import on_conflict_retry
 from attrition_platform.privacy.history import forget_history
 from attrition_platform.settings import environment, paths
 
