@@ -343,3 +343,30 @@ def test_ensure_gives_a_log_created_before_the_property_the_property_once_and_la
     text = (Path(log_uri(root, PREDICTION_LOG)) / "_delta_log" / f"{3:020d}.json").read_text()
     assert MARKS["inputs"] not in text and MARKS["caller"] not in text
     assert [r["prediction_id"] for r in _rows(read_log(root, PREDICTION_LOG))] == ["p-00001", "p-00001"]
+
+
+def test_replicas_starting_at_once_on_an_older_log_set_its_property_without_error_or_a_lost_row(tmp_path):
+    """Serving replicas start together after an upgrade: each brings the log to its property
+    while another appends; one property commit wins, the others find it set, no row is lost."""
+    root = str(tmp_path / "lake")
+    _create_without_properties(root)
+    errors: list[BaseException] = []
+
+    def start(i: int) -> None:
+        try:
+            ensure_log_tables(root)
+            append_predictions(root, [_prediction(i)])
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    dt = DeltaTable(log_uri(root, PREDICTION_LOG))
+    assert dt.metadata().configuration[STATS_PROPERTY] == "ts,employee_id"
+    assert sorted(read_log(root, PREDICTION_LOG)["prediction_id"]) == [f"p-{i:05d}" for i in range(4)]
+    history = [c["operation"] for c in dt.history()]
+    assert history.count("SET TBLPROPERTIES") == 1, history
