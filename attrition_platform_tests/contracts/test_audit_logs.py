@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -72,6 +73,24 @@ def _expected(record: object) -> dict[str, object]:
     return row
 
 
+def _errors_running_together(work: Callable[[int], object], threads: int) -> list[BaseException]:
+    """Run work(0) ... work(threads - 1) at once, one thread each; what they raised."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:  # noqa: BLE001 - the caller asserts on it
+            errors.append(exc)
+
+    started = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join()
+    return errors
+
+
 def test_appended_predictions_read_back_equal(tmp_path):
     root = str(tmp_path / "lake")
     records = [_prediction(i, T0 + timedelta(seconds=i)) for i in range(12)]
@@ -112,22 +131,13 @@ def test_logs_are_partitioned_by_utc_day(tmp_path):
 def test_concurrent_appends_from_four_threads_lose_nothing(tmp_path):
     root = str(tmp_path / "lake")
     ensure_log_tables(root)
-    errors: list[BaseException] = []
 
     def writer(w: int) -> None:
-        try:
-            for batch in range(5):
-                start = w * 1000 + batch * 10
-                append_predictions(root, [_prediction(start + k) for k in range(10)])
-        except BaseException as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
+        for batch in range(5):
+            start = w * 1000 + batch * 10
+            append_predictions(root, [_prediction(start + k) for k in range(10)])
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _errors_running_together(writer, 4) == []
     ids = read_log(root, PREDICTION_LOG)["prediction_id"]
     assert sorted(ids) == sorted(
         f"p-{w * 1000 + b * 10 + k:05d}" for w in range(4) for b in range(5) for k in range(10)
@@ -165,20 +175,7 @@ def test_naive_timestamps_are_rejected(tmp_path):
 
 def test_ensure_creates_the_declared_schema_once_even_when_racing(tmp_path):
     root = str(tmp_path / "lake")
-    errors: list[BaseException] = []
-
-    def ensure() -> None:
-        try:
-            ensure_log_tables(root)
-        except BaseException as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=ensure) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _errors_running_together(lambda _: ensure_log_tables(root), 3) == []
     for table in (PREDICTION_LOG, ACTION_LOG):
         dt = DeltaTable(log_uri(root, table))
         # A lost race may add one more identical create commit; never a different schema.
@@ -350,21 +347,12 @@ def test_replicas_starting_at_once_on_an_older_log_set_its_property_without_erro
     while another appends; one property commit wins, the others find it set, no row is lost."""
     root = str(tmp_path / "lake")
     _create_without_properties(root)
-    errors: list[BaseException] = []
 
     def start(i: int) -> None:
-        try:
-            ensure_log_tables(root)
-            append_predictions(root, [_prediction(i)])
-        except BaseException as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
+        ensure_log_tables(root)
+        append_predictions(root, [_prediction(i)])
 
-    threads = [threading.Thread(target=start, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _errors_running_together(start, 4) == []
     dt = DeltaTable(log_uri(root, PREDICTION_LOG))
     assert dt.metadata().configuration[STATS_PROPERTY] == "ts,employee_id"
     assert sorted(read_log(root, PREDICTION_LOG)["prediction_id"]) == [f"p-{i:05d}" for i in range(4)]

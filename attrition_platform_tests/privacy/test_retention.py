@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from deltalake import DeltaTable
 
 from attrition_platform.contracts.audit_logs import (
     ACTION_LOG,
@@ -120,8 +121,6 @@ def test_compaction_leaves_one_file_per_day_with_the_same_rows(tmp_path: Path) -
     _fill(root)
     assert _run(root, compact=False).success
     rows = read_log(root, PREDICTION_LOG)
-    from deltalake import DeltaTable
-
     many = len(DeltaTable(log_uri(root, PREDICTION_LOG)).file_uris())
     assert _run(root, compact=True).success
     uris = DeltaTable(log_uri(root, PREDICTION_LOG)).file_uris()
@@ -135,8 +134,6 @@ def test_the_first_compacting_purge_after_an_upgrade_leaves_no_logged_input_in_t
     batch's first input characters and caller in their commits. The purge sets the property,
     its compaction rewrites the kept days' files with the limited statistics and its log
     cleanup drops the old commits: afterwards only the data files hold those values."""
-    from deltalake import DeltaTable
-
     root = str(tmp_path / "lake")
     for table, schema in SCHEMAS.items():  # as created before the property was declared
         Path(log_uri(root, table)).mkdir(parents=True)
